@@ -1,0 +1,102 @@
+"""Keywords in XMP sidecars, read and written by exiftool, merged and never dropped.
+
+photoplug's keyword ``beach`` is written as ``dc:subject`` "beach" (what every viewer
+shows), ``lr:hierarchicalSubject`` "photoplug|beach" (Lightroom) and ``digiKam:TagsList``
+"photoplug/beach" (digiKam). exiftool always works on a copy with a plain name in a
+private temp folder, so any file name (leading dash, newline, unicode) is safe, and the
+result replaces the sidecar atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import exiftool
+from exiftool.exceptions import ExifToolException
+
+NAMESPACE = "photoplug"
+FIELDS = ("XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "XMP-digiKam:TagsList")
+
+
+class SidecarError(Exception):
+    """exiftool could not read or write a sidecar (broken XML, say); it was left untouched."""
+
+
+def field_values(keyword: str) -> dict[str, str]:
+    """The value each XMP field gets for one photoplug keyword."""
+    leaf = keyword.replace("|", "/").strip("/")
+    return {
+        "XMP-dc:Subject": leaf.rsplit("/", 1)[-1],
+        "XMP-lr:HierarchicalSubject": f"{NAMESPACE}|{leaf.replace('/', '|')}",
+        "XMP-digiKam:TagsList": f"{NAMESPACE}/{leaf}",
+    }
+
+
+def sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+class Sidecars:
+    """One exiftool process for a batch of sidecar reads and writes."""
+
+    def __enter__(self) -> Sidecars:
+        self._tmp = tempfile.TemporaryDirectory(prefix="photoplug-xmp-")
+        self._et = exiftool.ExifToolHelper(common_args=["-charset", "filename=utf8"])
+        self._et.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._et.__exit__(*exc)
+        self._tmp.cleanup()
+
+    def _scratch(self, sidecar: Path) -> Path:
+        scratch = Path(self._tmp.name) / "sidecar.xmp"
+        scratch.unlink(missing_ok=True)
+        if sidecar.exists():
+            shutil.copyfile(sidecar, scratch)
+        return scratch
+
+    def read(self, sidecar: Path) -> dict[str, list[str]]:
+        """The values of photoplug's three fields (all keywords, the user's too)."""
+        if not sidecar.exists():
+            return {f: [] for f in FIELDS}
+        scratch = self._scratch(sidecar)
+        try:
+            out = self._et.execute_json("-struct", "-G0:1", *[f"-{f}" for f in FIELDS],
+                                        str(scratch))[0]
+        except (ExifToolException, ValueError, IndexError) as exc:
+            raise SidecarError(f"{sidecar.name}: exiftool cannot read it ({exc})") from None
+        if not any(k.startswith("XMP") for k in out) and sidecar.stat().st_size and \
+                "XMP" not in self._et.execute("-FileType", str(scratch)):
+            raise SidecarError(f"{sidecar.name}: not a readable XMP file")
+        values: dict[str, list[str]] = {}
+        for name in FIELDS:
+            group, tag = name.split(":")
+            raw = out.get(f"XMP:{group}:{tag}", [])
+            values[name] = [str(v) for v in (raw if isinstance(raw, list) else [raw])]
+        return values
+
+    def edit(self, sidecar: Path, add: dict[str, list[str]], remove: dict[str, list[str]]
+             ) -> None:
+        """Add and remove field values, keeping everything else; replace the file atomically."""
+        args = [f"-{f}-={v}" for f, vals in remove.items() for v in vals]
+        args += [f"-{f}+={v}" for f, vals in add.items() for v in vals]
+        if not args:
+            return
+        scratch = self._scratch(sidecar)
+        try:
+            self._et.execute("-overwrite_original", "-m", *args, str(scratch))
+        except ExifToolException as exc:
+            raise SidecarError(f"{sidecar.name}: exiftool could not write it ({exc})") from None
+        if not scratch.exists() or "error" in (self._et.last_stderr or "").lower():
+            raise SidecarError(f"{sidecar.name}: exiftool could not write it "
+                               f"({(self._et.last_stderr or '').strip()[:160]})")
+        tmp = sidecar.with_name(f".{os.getpid()}.photoplug-tmp.xmp")
+        shutil.copyfile(scratch, tmp)
+        os.replace(tmp, sidecar)

@@ -1,0 +1,73 @@
+"""Hook specifications: the contract between hosts, the CLIP plugin and extensions.
+
+Hosts (adapters) implement ``photoplug_adapters`` and the three write-back hooks.
+The built-in CLIP plugin implements ``photoplug_load_model``, ``photoplug_index`` and
+``photoplug_search``; a third party may replace any of them (``tryfirst=True``) or add
+result post-processing with ``photoplug_rerank``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
+
+from photoplug.hooks import hookspec
+
+if TYPE_CHECKING:
+    from photoplug.hooks.types import Adapter, Library, Query, SearchResult, WriteReport
+
+
+# -- hosts ---------------------------------------------------------------------------
+
+@hookspec
+def photoplug_adapters() -> list[Adapter]:
+    """Return the adapters (host types) this plugin provides."""
+
+
+@hookspec(firstresult=True)
+def photoplug_write_keywords(library: Library, keywords: Mapping[str, Collection[str]],
+                             dry_run: bool) -> WriteReport | None:
+    """Add keywords to photos (``stable_id -> keywords``), namespaced under ``photoplug``.
+
+    Return None when ``library`` is not yours. Idempotent; recorded so undo can reverse it.
+    """
+
+
+@hookspec(firstresult=True)
+def photoplug_write_albums(library: Library, albums: Mapping[str, Collection[str]],
+                           dry_run: bool) -> WriteReport | None:
+    """Make each album (``name -> stable_ids``) hold exactly those photos.
+
+    Return None when ``library`` is not yours.
+    """
+
+
+@hookspec(firstresult=True)
+def photoplug_undo(library: Library, dry_run: bool) -> WriteReport | None:
+    """Remove everything photoplug wrote to ``library``, and nothing else."""
+
+
+# -- the plugin: model, index, search -------------------------------------------------
+
+@hookspec(firstresult=True)
+def photoplug_load_model(name: str, pretrained: str | None, weights: str | None,
+                         device: str) -> Any:
+    """Return an engine (``photoplug.engine.Engine`` interface) for this model, or None."""
+
+
+@hookspec(firstresult=True)
+def photoplug_index(library: Library, store: Any, engine: Any,
+                    progress: Callable[..., Any] | None) -> Any:
+    """Bring ``store``'s entries for ``library`` up to date; return an ``IndexReport``."""
+
+
+@hookspec(firstresult=True)
+def photoplug_search(query: Query, store: Any, engine: Any, locations: list[str],
+                     top: int) -> list[SearchResult]:
+    """Return the ``top`` best results for ``query`` among ``locations``, best first."""
+
+
+@hookspec
+def photoplug_rerank(query: Query, results: list[SearchResult]) -> list[SearchResult] | None:
+    """Post-process results: return a new list (re-ordered, filtered, re-scored) or None.
+
+    Re-rankers are applied one after another; each sees the previous one's output.
+    """

@@ -1,0 +1,104 @@
+"""Value types that cross the hook boundary between hosts, the plugin and extensions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Protocol, runtime_checkable
+
+
+class LocationError(Exception):
+    """A location string cannot be opened (unknown adapter, missing folder, bad database)."""
+
+
+@dataclass(frozen=True)
+class PhotoRef:
+    """One photo as a host lists it.
+
+    ``stable_id`` survives re-scans (a relative path, a digiKam image id, a Photos UUID);
+    ``host_ref`` is the host's own reference, JSON-serialisable. ``problem`` says why an
+    entry the host lists cannot be read at all (a broken link, say); it is then recorded
+    as skipped.
+    """
+
+    stable_id: str
+    path: Path
+    size: int
+    mtime: float
+    host_ref: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+
+
+@runtime_checkable
+class Library(Protocol):
+    """An opened location: lists its photos. Writing back goes through the write hooks."""
+
+    uri: str  # canonical location string, e.g. "folder:/home/me/Pictures"
+
+    def available(self) -> bool:
+        """False when the root is missing or unmounted (its photos are then kept offline)."""
+
+    def scan(self) -> Iterator[PhotoRef]:
+        """Yield every photo the host lists."""
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A host type. ``scheme`` is the prefix of its locations (``folder`` in ``folder:PATH``)."""
+
+    scheme: str
+    description: str
+
+    def open(self, target: str, **options: Any) -> Library:
+        """Open the part of a location string after ``scheme:``; raise LocationError if it can't.
+
+        ``options`` carry scan settings such as ``exclude`` globs; ignore unknown ones.
+        """
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    """One part of a query: text or an image file, with a signed weight."""
+
+    value: str
+    weight: float = 1.0
+    is_image: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """A combined query: the weighted sum of its terms' normalised embeddings."""
+
+    terms: tuple[QueryTerm, ...]
+
+    @property
+    def text(self) -> str:
+        """A readable form, for re-rankers and logs."""
+        parts = []
+        for t in self.terms:
+            sign = "-" if t.weight < 0 else "+"
+            parts.append(f"{sign}{abs(t.weight):g}:{t.value}")
+        return " ".join(parts)
+
+
+@dataclass
+class SearchResult:
+    """One hit. ``score`` is the cosine similarity to the combined query."""
+
+    path: Path
+    score: float
+    id: str
+    location: str
+    host_ref: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self, rank: int) -> dict[str, Any]:
+        return {"rank": rank, "path": str(self.path), "score": round(float(self.score), 6),
+                "id": self.id, "location": self.location, "host_ref": self.host_ref}
+
+
+@dataclass
+class WriteReport:
+    """What a write-back (or undo) changed, or would change under ``dry_run``."""
+
+    changes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    dry_run: bool = False

@@ -1,0 +1,112 @@
+"""The library API a host (or the CLI) drives: open, index, search, write back, undo.
+
+Every step goes through the plugin manager's hooks, so a plugin that replaces the
+model backend, the indexer or the search, or adds a re-ranker, takes effect here.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Collection, Mapping
+
+import pluggy
+
+from photoplug.errors import PhotoplugError
+from photoplug.hooks import Library, Query, SearchResult, WriteReport
+from photoplug.plugins import apply_rerankers, get_plugin_manager, open_library
+from photoplug.store import IndexStore, default_index_path
+from photoplug.weights import ModelSpec
+
+
+class Photoplug:
+    """One index file and the model options the user gave (None: what the index recorded)."""
+
+    def __init__(self, index: str | Path | None = None, model: str | None = None,
+                 pretrained: str | None = None, weights: str | None = None,
+                 device: str = "auto", pm: pluggy.PluginManager | None = None) -> None:
+        self.index_path = Path(index).expanduser() if index else default_index_path()
+        self.explicit = bool(model or pretrained or weights)
+        self.requested = ModelSpec.build(model, pretrained, weights)
+        self.device = device
+        self.pm = pm or get_plugin_manager()
+        self._store: IndexStore | None = None
+        self._engines: dict[ModelSpec, Any] = {}
+
+    @property
+    def store(self) -> IndexStore:
+        if self._store is None:
+            self._store = IndexStore(self.index_path)
+        return self._store
+
+    def open(self, location: str, **options: Any) -> Library:
+        return open_library(location, self.pm, **options)
+
+    def is_indexed(self, library: Library) -> bool:
+        return self.index_path.exists() and self.store.location_id(library.uri) is not None
+
+    # -- the model ------------------------------------------------------------------
+
+    def model_for(self, uris: list[str]) -> ModelSpec:
+        """The model to use: the one asked for, else the one these locations were indexed with."""
+        if self.explicit:
+            return self.requested
+        recorded = {(loc["model"], loc["pretrained"]) for loc in self.store.locations()
+                    if loc["location"] in uris and loc["model"]}
+        if len(recorded) > 1:
+            raise PhotoplugError("these locations were indexed with different models; "
+                                 "pick one with --model")
+        if recorded:
+            return ModelSpec.from_recorded(*recorded.pop())
+        return self.requested
+
+    def engine(self, spec: ModelSpec) -> Any:
+        if spec not in self._engines:
+            self._engines[spec] = self.pm.hook.photoplug_load_model(
+                name=spec.name, pretrained=spec.pretrained, weights=spec.weights,
+                device=self.device)
+        return self._engines[spec]
+
+    # -- index and search -----------------------------------------------------------
+
+    def index(self, library: Library, progress: Any = None) -> Any:
+        engine = self.engine(self.model_for([library.uri]))
+        return self.pm.hook.photoplug_index(library=library, store=self.store, engine=engine,
+                                            progress=progress)
+
+    def search(self, query: Query, locations: list[str] | None = None,
+               top: int = 10) -> list[SearchResult]:
+        """Best ``top`` results for ``query`` (all indexed locations when none are given)."""
+        if top < 1:
+            raise PhotoplugError("--top must be 1 or more")
+        uris = locations or [loc["location"] for loc in self.store.locations()]
+        if not uris:
+            return []
+        engine = self.engine(self.model_for(uris))
+        ident = engine.identity
+        if self.store.find_model_id(ident.name, ident.pretrained, ident.weights_hash) is None:
+            raise PhotoplugError(f"nothing here was indexed with {engine.spec.label}; run "
+                                 f"`photoplug index LOCATION --model {engine.spec.name}` first")
+        has_rerankers = bool(self.pm.hook.photoplug_rerank.get_hookimpls())
+        pool = max(top * 2, top + 20) if has_rerankers else top
+        results = self.pm.hook.photoplug_search(query=query, store=self.store, engine=engine,
+                                                locations=uris, top=pool)
+        return apply_rerankers(self.pm, query, results)[:top]
+
+    # -- write-back -----------------------------------------------------------------
+
+    def _write(self, hook: str, library: Library, **kwargs: Any) -> WriteReport:
+        report = getattr(self.pm.hook, hook)(library=library, **kwargs)
+        if report is None:
+            raise PhotoplugError(f"no installed adapter can write to {library.uri}")
+        return report
+
+    def write_keywords(self, library: Library, keywords: Mapping[str, Collection[str]],
+                       dry_run: bool = False) -> WriteReport:
+        return self._write("photoplug_write_keywords", library, keywords=keywords,
+                           dry_run=dry_run)
+
+    def write_albums(self, library: Library, albums: Mapping[str, Collection[str]],
+                     dry_run: bool = False) -> WriteReport:
+        return self._write("photoplug_write_albums", library, albums=albums, dry_run=dry_run)
+
+    def undo(self, library: Library, dry_run: bool = False) -> WriteReport:
+        return self._write("photoplug_undo", library, dry_run=dry_run)

@@ -1,0 +1,336 @@
+"""The ``photoplug`` command line.
+
+Results go to stdout (a table, ``--json`` or ``--paths``); progress and notes to stderr.
+torch and open_clip are imported only by commands that need the model.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from photoplug import __version__
+from photoplug.errors import PhotoplugError
+from photoplug.hooks import LocationError, SearchResult, WriteReport
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def note(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"photoplug: error: {message}", err=True)
+    sys.exit(code)
+
+
+def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every subcommand accepts after its name."""
+    options = [
+        click.option("--index", "index_path", type=click.Path(dir_okay=False),
+                     envvar="PHOTOPLUG_INDEX", help="Index file (default: in the user data dir)."),
+        click.option("--model", help="open_clip model: ViT-B-32 (default), local-dir:PATH, "
+                                     "hf-hub:ORG/REPO."),
+        click.option("--pretrained", help="open_clip pretrained tag (default for ViT-B-32: "
+                                          "openai)."),
+        click.option("--weights", type=click.Path(dir_okay=False),
+                     help="A checkpoint file for the named architecture (or PHOTOPLUG_WEIGHTS)."),
+        click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
+    ]
+    for option in reversed(options):
+        command = option(command)
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        from photoplug.api import Photoplug
+        settings = {k: kwargs.pop(k) for k in ("index_path", "model", "pretrained",
+                                                "weights", "device")}
+        try:
+            app = Photoplug(index=settings["index_path"], model=settings["model"],
+                            pretrained=settings["pretrained"], weights=settings["weights"],
+                            device=settings["device"])
+            return command(app, **kwargs)
+        except (PhotoplugError, LocationError) as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            note("interrupted: what was indexed so far is kept; run the command again "
+                 "to continue")
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="photoplug")
+def main() -> None:
+    """Find your own photos by what they show (CLIP, offline, on your CPU)."""
+
+
+# -- index ------------------------------------------------------------------------------
+
+def _progress_bar() -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A tqdm bar on stderr (rate and ETA), created once the total is known."""
+    from tqdm import tqdm
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, unit="photo", file=sys.stderr, smoothing=0.1,
+                                disable=None, dynamic_ncols=True)
+        bar = state["bar"]
+        bar.update(done - bar.n)
+
+    def close() -> None:
+        if "bar" in state:
+            state["bar"].close()
+
+    return update, close
+
+
+def run_index(app: Any, location: str, **options: Any) -> Any:
+    library = app.open(location, **options)
+    update, close = _progress_bar()
+    try:
+        report = app.index(library, progress=update)
+    finally:
+        close()
+    note(report.summary())
+    return library, report
+
+
+@main.command()
+@click.argument("location")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Skip paths matching this glob (repeatable).")
+@click.option("--hidden", is_flag=True, help="Also index hidden files and folders.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
+@common_options
+def index(app: Any, location: str, exclude: tuple[str, ...], hidden: bool,
+          as_json: bool) -> None:
+    """Index (or bring up to date) the photos of LOCATION: folder:PATH or a bare path."""
+    _, report = run_index(app, location, exclude=exclude, include_hidden=hidden)
+    for path, reason in report.skipped:
+        note(f"skipped {path!r}: {reason}")
+    if as_json:
+        data = {k: v for k, v in vars(report).items() if k != "skipped"}
+        data["skipped"] = [{"path": p, "reason": r} for p, r in report.skipped]
+        data["rate"] = report.rate
+        click.echo(json.dumps(data, indent=1))
+
+
+# -- search -----------------------------------------------------------------------------
+
+class _SearchCommand(click.Command):
+    """Accept rclip's bare ``+ Q`` and ``- Q`` as ``--add Q`` and ``--subtract Q``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        mapped = {"+": "--add", "-": "--subtract"}
+        return super().parse_args(ctx, [mapped.get(a, a) for a in args])
+
+
+@main.command(cls=_SearchCommand)
+@click.argument("query")
+@click.argument("location", required=False)
+@click.option("--top", "-t", type=int, default=10, show_default=True, help="How many results.")
+@click.option("--add", "-a", multiple=True, metavar="Q", help="Add a query (also: + Q).")
+@click.option("--subtract", "-s", multiple=True, metavar="Q",
+              help="Subtract a query (also: - Q).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, best first.")
+@click.option("--paths", is_flag=True, help="One absolute path per line.")
+@click.option("--null", "-0", "null", is_flag=True, help="With --paths: end paths with NUL.")
+@click.option("--tag", "tags", multiple=True, metavar="KEYWORD",
+              help="Write KEYWORD (under photoplug) to the results in their host.")
+@click.option("--album", metavar="NAME", help="Make the results the album NAME in their host.")
+@click.option("--dry-run", is_flag=True, help="With --tag/--album: show what would change.")
+@common_options
+def search(app: Any, query: str, location: str | None, top: int, add: tuple[str, ...],
+           subtract: tuple[str, ...], as_json: bool, paths: bool, null: bool,
+           tags: tuple[str, ...], album: str | None, dry_run: bool) -> None:
+    """Search for QUERY (text, or an image file) in LOCATION, or everywhere indexed.
+
+    Weight a query with a prefix, e.g. `2:beach`; combine with `+ Q` and `- Q`.
+    """
+    from photoplug.search import parse_query
+    if top < 1:
+        raise PhotoplugError("--top must be 1 or more")
+    parsed = parse_query(query, add, subtract)
+    library = None
+    locations = None
+    if location:
+        library = app.open(location)
+        if not app.is_indexed(library):
+            note(f"{library.uri} is not indexed yet: indexing it first")
+            run_index(app, location)
+        elif not library.available():
+            note(f"{library.uri} is offline (missing or not mounted): searching its index")
+        locations = [library.uri]
+    started = time.perf_counter()
+    results = app.search(parsed, locations, top)
+    note(f"{len(results)} results in {(time.perf_counter() - started) * 1000:.0f} ms")
+    _print_results(results, as_json, paths, null)
+    if tags or album:
+        _write_back(app, results, tags, album, dry_run)
+
+
+def _print_results(results: list[SearchResult], as_json: bool, paths: bool, null: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([r.as_json(i) for i, r in enumerate(results, 1)],
+                              ensure_ascii=False, indent=1))
+    elif paths:
+        end = "\0" if null else "\n"
+        for r in results:
+            click.echo(str(r.path), nl=False)
+            click.echo(end, nl=False)
+    else:
+        for i, r in enumerate(results, 1):
+            click.echo(f"{i:>4}  {r.score:6.3f}  {_printable(str(r.path))}")
+
+
+def _printable(text: str) -> str:
+    """A path on one terminal line: control characters shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _write_back(app: Any, results: list[SearchResult], tags: tuple[str, ...],
+                album: str | None, dry_run: bool) -> None:
+    by_location: dict[str, list[str]] = {}
+    for r in results:
+        by_location.setdefault(r.location, []).append(r.id)
+    for uri, ids in by_location.items():
+        library = app.open(uri)
+        if tags:
+            _report(app.write_keywords(library, {i: tags for i in ids}, dry_run))
+        if album:
+            _report(app.write_albums(library, {album: ids}, dry_run))
+
+
+def _report(report: WriteReport) -> None:
+    prefix = "would " if report.dry_run else ""
+    for change in report.changes:
+        note(f"{prefix}change {_printable(change)}")
+    for error in report.errors:
+        note(f"error: {_printable(error)}")
+    if not report.changes and not report.errors:
+        note("nothing to change")
+    if report.errors:
+        sys.exit(1)
+
+
+# -- status, forget, undo ------------------------------------------------------------------
+
+@main.command()
+@click.argument("location", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@common_options
+def status(app: Any, location: str | None, as_json: bool) -> None:
+    """What the index holds: locations, model, counts; with LOCATION, the skipped files."""
+    if not app.index_path.exists():
+        raise PhotoplugError(f"no index at {app.index_path} yet: run `photoplug index LOCATION`")
+    rows = app.store.locations()
+    if location:
+        uri = app.open(location).uri
+        rows = [r for r in rows if r["location"] == uri]
+        if not rows:
+            raise PhotoplugError(f"{uri} is not in the index {app.index_path}")
+    if as_json:
+        for r in rows:
+            r["skipped_files"] = [{"path": p, "reason": why}
+                                  for p, why in app.store.skipped(r["id"])] if location else None
+        click.echo(json.dumps({"index": str(app.index_path), "locations": rows}, indent=1))
+        return
+    click.echo(f"index: {app.index_path}")
+    for r in rows:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["indexed_at"])) \
+            if r["indexed_at"] else "never"
+        model = f"{r['model']} ({r['pretrained'] or '-'})" if r["model"] else "-"
+        state = "online" if r["online"] else "OFFLINE"
+        click.echo(f"{_printable(r['location'])}\n  {state}; model {model}; indexed {when}\n"
+                   f"  {r['indexed']} photos searchable, {r['pending']} pending, "
+                   f"{r['skipped']} skipped")
+        if location:
+            for path, why in app.store.skipped(r["id"]):
+                click.echo(f"    skipped {_printable(path)}: {why}")
+
+
+@main.command()
+@click.argument("location")
+@common_options
+def forget(app: Any, location: str) -> None:
+    """Drop LOCATION and its embeddings from the index (nothing in the library changes)."""
+    uri = app.open(location).uri
+    location_id = app.store.location_id(uri) if app.index_path.exists() else None
+    if location_id is None:
+        raise PhotoplugError(f"{uri} is not in the index {app.index_path}")
+    note(f"forgot {uri}: {app.store.forget(location_id)} photos")
+
+
+@main.command()
+@click.argument("location")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed.")
+@common_options
+def undo(app: Any, location: str, dry_run: bool) -> None:
+    """Remove everything photoplug wrote to LOCATION (keywords, albums), and nothing else."""
+    _report(app.undo(app.open(location), dry_run))
+
+
+# -- plugins and models ---------------------------------------------------------------
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def plugins(as_json: bool) -> None:
+    """List loaded plugins and adapters with their versions and hooks."""
+    from photoplug.plugins import adapters, list_plugins
+    infos = list_plugins()
+    if as_json:
+        click.echo(json.dumps([vars(i) for i in infos], indent=1))
+        return
+    for info in infos:
+        click.echo(f"{info.name}  ({info.package} {info.version})\n  hooks: "
+                   f"{', '.join(info.hooks)}")
+    click.echo("adapters: " + ", ".join(f"{a.scheme}: ({a.description})"
+                                        for a in adapters().values()))
+
+
+@main.group(invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help="Every model open_clip knows.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def models(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """List models and whether their weights are on this machine."""
+    if ctx.invoked_subcommand:
+        return
+    from photoplug.model_catalog import catalog
+    rows = catalog(show_all)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        mark = "local " if r["local"] else "      "
+        click.echo(f"{mark}{r['model']:<28} {r['pretrained']:<32} {r['path'] or ''}")
+    if not show_all:
+        note("(--all lists every model open_clip knows; `photoplug models download NAME "
+             "--pretrained TAG` fetches one)")
+
+
+@models.command("download")
+@click.argument("name")
+@click.option("--pretrained", help="The pretrained tag (default for ViT-B-32: openai).")
+def models_download(name: str, pretrained: str | None) -> None:
+    """Fetch a model's weights into open_clip's cache (needs a network)."""
+    from photoplug.errors import WeightsMissing
+    from photoplug.weights import ModelSpec, find_checkpoint
+    try:
+        spec = ModelSpec.build(name, pretrained, None)
+        path = find_checkpoint(spec, download=True)
+    except WeightsMissing:
+        fail(f"could not download the weights for {spec.label}: this machine cannot reach "
+             f"Hugging Face or the model's URL; run this command on a machine with a network")
+    except PhotoplugError as exc:
+        fail(str(exc))
+    click.echo(str(path))

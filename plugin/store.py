@@ -1,0 +1,273 @@
+"""photoplug's own index: one SQLite file (never the host's database).
+
+Embeddings are keyed by (model, content hash), so a moved or duplicated photo is never
+encoded twice and vectors of different models never mix. Photos are rows per location.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import platformdirs
+
+from photoplug.errors import IndexError_
+
+SCHEMA_VERSION = 1
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE models (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        pretrained TEXT NOT NULL,
+        weights_hash TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        UNIQUE (name, pretrained, weights_hash)
+    );
+    CREATE TABLE locations (
+        id INTEGER PRIMARY KEY,
+        uri TEXT NOT NULL UNIQUE,
+        model_id INTEGER REFERENCES models(id),
+        online INTEGER NOT NULL DEFAULT 1,
+        indexed_at REAL
+    );
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        location_id INTEGER NOT NULL REFERENCES locations(id) ON DELETE CASCADE,
+        stable_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        hash TEXT,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'skipped')),
+        reason TEXT,
+        host_ref TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (location_id, stable_id)
+    );
+    CREATE INDEX photos_hash ON photos(hash);
+    CREATE TABLE embeddings (
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        hash TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (model_id, hash)
+    ) WITHOUT ROWID;
+    """,
+}
+
+
+def default_index_path() -> Path:
+    """``PHOTOPLUG_INDEX`` or the user's data dir (platformdirs)."""
+    env = os.environ.get("PHOTOPLUG_INDEX")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("photoplug")) / "index.sqlite3"
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """A photo row as the indexer compares it with a fresh scan."""
+
+    id: int
+    stable_id: str
+    size: int
+    mtime: float
+    hash: str | None
+    status: str
+    embedded: bool
+
+
+class IndexStore:
+    """The SQLite index. Open read-only for search, read-write (``writer()``) for indexing."""
+
+    def __init__(self, path: Path, create: bool = True) -> None:
+        self.path = Path(path)
+        if not self.path.exists() and not create:
+            raise IndexError_(f"no index at {self.path} yet: run `photoplug index LOCATION`")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise IndexError_(f"{self.path} is not a usable photoplug index ({exc}); "
+                              f"move it aside or pass another --index") from None
+
+    # -- schema -------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise IndexError_(f"{self.path} was written by a newer photoplug (schema {version},"
+                              f" this one knows up to {SCHEMA_VERSION}); upgrade photoplug")
+        if version == 0 and self.db.execute(
+                "SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise IndexError_(f"{self.path} is an SQLite file but not a photoplug index")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            self.db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[target]};"
+                                  f" PRAGMA user_version = {target}; COMMIT;")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: committed on success, rolled back on any exception."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    @contextmanager
+    def writer(self) -> Iterator[IndexStore]:
+        """Hold the index's write lock: a second indexing run on this file is refused."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(lock_path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise IndexError_(f"another photoplug run is writing {self.path}; "
+                              f"wait for it to finish") from None
+        try:
+            yield self
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- models and locations -----------------------------------------------------
+
+    def model_id(self, name: str, pretrained: str, weights_hash: str, dim: int) -> int:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO models(name, pretrained, weights_hash, dim) "
+                       "VALUES (?, ?, ?, ?)", (name, pretrained, weights_hash, dim))
+            return db.execute("SELECT id FROM models WHERE name=? AND pretrained=? AND "
+                              "weights_hash=?", (name, pretrained, weights_hash)).fetchone()[0]
+
+    def find_model_id(self, name: str, pretrained: str, weights_hash: str) -> int | None:
+        row = self.db.execute("SELECT id FROM models WHERE name=? AND pretrained=? AND "
+                              "weights_hash=?", (name, pretrained, weights_hash)).fetchone()
+        return row[0] if row else None
+
+    def location_id(self, uri: str) -> int | None:
+        row = self.db.execute("SELECT id FROM locations WHERE uri=?", (uri,)).fetchone()
+        return row[0] if row else None
+
+    def ensure_location(self, uri: str) -> int:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO locations(uri) VALUES (?)", (uri,))
+        return self.location_id(uri)  # type: ignore[return-value]
+
+    def set_location(self, location_id: int, **fields: Any) -> None:
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self.transaction() as db:
+            db.execute(f"UPDATE locations SET {cols} WHERE id=?", (*fields.values(), location_id))
+
+    def locations(self) -> list[dict[str, Any]]:
+        """Every location with its model and counts, for ``status``."""
+        rows = self.db.execute("""
+            SELECT l.id, l.uri, l.online, l.indexed_at, m.name, m.pretrained, m.weights_hash,
+                   l.model_id,
+                   (SELECT count(*) FROM photos p WHERE p.location_id=l.id AND p.status='ok'
+                      AND EXISTS (SELECT 1 FROM embeddings e
+                                  WHERE e.model_id=l.model_id AND e.hash=p.hash)),
+                   (SELECT count(*) FROM photos p WHERE p.location_id=l.id AND p.status='ok'
+                      AND NOT EXISTS (SELECT 1 FROM embeddings e
+                                      WHERE e.model_id=l.model_id AND e.hash=p.hash)),
+                   (SELECT count(*) FROM photos p WHERE p.location_id=l.id
+                      AND p.status='skipped')
+            FROM locations l LEFT JOIN models m ON m.id = l.model_id ORDER BY l.uri""")
+        return [dict(id=r[0], location=r[1], online=bool(r[2]), indexed_at=r[3],
+                     model=r[4], pretrained=r[5], weights_hash=r[6], model_id=r[7],
+                     indexed=r[8], pending=r[9], skipped=r[10]) for r in rows]
+
+    def skipped(self, location_id: int) -> list[tuple[str, str]]:
+        return self.db.execute("SELECT path, reason FROM photos WHERE location_id=? AND "
+                               "status='skipped' ORDER BY path", (location_id,)).fetchall()
+
+    def model_of(self, model_id: int) -> tuple[str, str, str]:
+        return self.db.execute("SELECT name, pretrained, weights_hash FROM models WHERE id=?",
+                               (model_id,)).fetchone()
+
+    def forget(self, location_id: int) -> int:
+        """Drop a location and its photos; embeddings no photo uses any more go too."""
+        with self.transaction() as db:
+            count = db.execute("SELECT count(*) FROM photos WHERE location_id=?",
+                               (location_id,)).fetchone()[0]
+            db.execute("DELETE FROM locations WHERE id=?", (location_id,))
+            self._drop_orphans(db)
+        return count
+
+    # -- photos and embeddings ----------------------------------------------------
+
+    def photos(self, location_id: int, model_id: int) -> dict[str, StoredPhoto]:
+        rows = self.db.execute("""
+            SELECT p.id, p.stable_id, p.size, p.mtime, p.hash, p.status,
+                   EXISTS (SELECT 1 FROM embeddings e WHERE e.model_id=? AND e.hash=p.hash)
+            FROM photos p WHERE p.location_id=?""", (model_id, location_id))
+        return {r[1]: StoredPhoto(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows}
+
+    def embedded_hashes(self, model_id: int, hashes: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        hashes = list(hashes)
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i:i + 500]
+            found.update(h for (h,) in self.db.execute(
+                f"SELECT hash FROM embeddings WHERE model_id=? AND hash IN "
+                f"({','.join('?' * len(chunk))})", (model_id, *chunk)))
+        return found
+
+    def upsert_photo(self, db: sqlite3.Connection, location_id: int, stable_id: str,
+                     path: str, size: int, mtime: float, hash_: str | None, status: str,
+                     reason: str | None, host_ref: dict[str, Any]) -> None:
+        db.execute("""
+            INSERT INTO photos(location_id, stable_id, path, size, mtime, hash, status, reason,
+                               host_ref)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(location_id, stable_id) DO UPDATE SET path=excluded.path,
+                size=excluded.size, mtime=excluded.mtime, hash=excluded.hash,
+                status=excluded.status, reason=excluded.reason, host_ref=excluded.host_ref""",
+                   (location_id, stable_id, path, size, mtime, hash_, status, reason,
+                    json.dumps(host_ref)))
+
+    @staticmethod
+    def put_embedding(db: sqlite3.Connection, model_id: int, hash_: str,
+                      vector: np.ndarray) -> None:
+        db.execute("INSERT OR REPLACE INTO embeddings(model_id, hash, vector) VALUES (?, ?, ?)",
+                   (model_id, hash_, vector.astype(np.float16).tobytes()))
+
+    def delete_photos(self, db: sqlite3.Connection, ids: list[int]) -> None:
+        db.executemany("DELETE FROM photos WHERE id=?", [(i,) for i in ids])
+        self._drop_orphans(db)
+
+    @staticmethod
+    def _drop_orphans(db: sqlite3.Connection) -> None:
+        db.execute("DELETE FROM embeddings WHERE hash NOT IN "
+                   "(SELECT hash FROM photos WHERE hash IS NOT NULL)")
+
+    def matrix(self, location_ids: list[int], model_id: int
+               ) -> tuple[np.ndarray, list[tuple[str, str, str, dict[str, Any]]]]:
+        """Every embedded photo of these locations as a float32 matrix (rows normalised),
+        with (path, stable_id, location, host_ref) per row."""
+        marks = ",".join("?" * len(location_ids))
+        rows = self.db.execute(f"""
+            SELECT p.path, p.stable_id, l.uri, p.host_ref, e.vector
+            FROM photos p JOIN locations l ON l.id = p.location_id
+            JOIN embeddings e ON e.model_id=? AND e.hash=p.hash
+            WHERE p.status='ok' AND p.location_id IN ({marks})
+            ORDER BY p.id""", (model_id, *location_ids)).fetchall()
+        dim = self.db.execute("SELECT dim FROM models WHERE id=?", (model_id,)).fetchone()[0]
+        mat = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float16)
+        mat = mat.reshape(len(rows), dim).astype(np.float32)
+        mat /= np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
+        return mat, [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
