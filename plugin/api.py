@@ -11,7 +11,7 @@ from typing import Any, Collection, Mapping
 import pluggy
 
 from photoplug.errors import PhotoplugError
-from photoplug.hooks import Library, Query, SearchResult, WriteReport
+from photoplug.hooks import Library, LocationError, Query, SearchResult, WriteReport
 from photoplug.plugins import apply_rerankers, get_plugin_manager, open_library
 from photoplug.store import IndexStore, default_index_path
 from photoplug.weights import ModelSpec
@@ -68,6 +68,10 @@ class Photoplug:
     # -- index and search -----------------------------------------------------------
 
     def index(self, library: Library, progress: Any = None) -> Any:
+        """Index ``library``; a missing root is an error unless it was indexed before
+        (then its photos are kept, marked offline)."""
+        if not library.available() and not self.is_indexed(library):
+            raise LocationError(f"{library.uri} does not exist (or is not mounted)")
         engine = self.engine(self.model_for([library.uri]))
         return self.pm.hook.photoplug_index(library=library, store=self.store, engine=engine,
                                             progress=progress)

@@ -7,6 +7,7 @@ and EXIF orientation is applied. Failures raise ``Unreadable`` with a one-line r
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -46,8 +47,9 @@ def decode(data: bytes, path: Path, min_side: int) -> Image.Image:
                 upright = ImageOps.exif_transpose(im)
                 return _to_rgb(upright)
     except Image.DecompressionBombError as exc:
-        raise Unreadable(f"refused as a decompression bomb ({exc.args[0].split('pixels')[0]}"
-                         f"pixels)") from None
+        pixels = re.search(r"\d+", str(exc))
+        raise Unreadable(f"refused as a decompression bomb ({pixels.group() if pixels else '?'}"
+                         f" pixels)") from None
     except UnidentifiedImageError:
         raise Unreadable("not an image (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
@@ -59,11 +61,11 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(im).astype(np.float64)
         top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        im = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        im = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
     elif im.mode == "F":
         arr = np.asarray(im)
         span = float(arr.max() - arr.min()) or 1.0
-        im = Image.fromarray(((arr - arr.min()) / span * 255).astype(np.uint8), "L")
+        im = Image.fromarray(((arr - arr.min()) / span * 255).astype(np.uint8))
     return im if im.mode == "RGB" else im.convert("RGB")
 
 

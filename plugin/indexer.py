@@ -52,9 +52,10 @@ class IndexReport:
         if not self.online:
             return (f"{self.location} is missing or not mounted: its photos are kept in the "
                     f"index as offline")
+        model_change = (f"{self.reembedded} re-embedded for a new model, "
+                        if self.reembedded else "")
         return (f"{self.total} photos: {self.new} new, {self.changed} changed, {self.moved} "
-                f"moved, {self.deleted} deleted, {self.unchanged} unchanged, "
-                f"{self.reembedded} re-embedded for a new model, "
+                f"moved, {self.deleted} deleted, {self.unchanged} unchanged, {model_change}"
                 f"{len(self.skipped)} skipped; {self.encoded} encoded in {self.seconds:.1f} s"
                 f" ({self.rate:.1f} photos/s)")
 

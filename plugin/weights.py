@@ -86,7 +86,10 @@ class ModelSpec:
 @contextlib.contextmanager
 def hub_offline(offline: bool) -> Iterator[None]:
     """Switch huggingface_hub's offline mode for the duration (it is read per call)."""
+    import logging
+
     from huggingface_hub import constants
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)  # no retry chatter
     before = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = offline
     try:
@@ -99,6 +102,20 @@ def network_allowed() -> bool:
     """False under PHOTOPLUG_OFFLINE=1 or HF_HUB_OFFLINE=1: then only local files are used."""
     return not any(os.environ.get(v, "").lower() in ("1", "true", "yes")
                    for v in ("PHOTOPLUG_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether Hugging Face answers at all: a quick check instead of minutes of retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def local_dir_checkpoint(folder: Path) -> Path | None:
@@ -125,6 +142,8 @@ def _tag_checkpoint(name: str, tag: str, download: bool) -> Path | None:
     if not download and not cfg.get("hf_hub"):
         cached = Path("~/.cache/clip").expanduser() / os.path.basename(cfg.get("url", ""))
         return cached if cached.is_file() else None
+    if download and not hub_reachable():
+        return None
     try:
         with hub_offline(not download):
             return Path(download_pretrained(cfg))
@@ -135,6 +154,8 @@ def _tag_checkpoint(name: str, tag: str, download: bool) -> Path | None:
 def _hub_checkpoint(name: str, download: bool) -> Path | None:
     from open_clip.pretrained import download_pretrained_from_hf
     repo = name[len(HF_HUB):]
+    if download and not hub_reachable():
+        return None
     try:
         with hub_offline(not download):
             download_pretrained_from_hf(repo, filename="open_clip_config.json")
