@@ -211,9 +211,9 @@ def _write_back(app: Any, results: list[SearchResult], tags: tuple[str, ...],
 
 
 def _report(report: WriteReport) -> None:
-    prefix = "would " if report.dry_run else ""
+    prefix = "[dry run] " if report.dry_run else ""
     for change in report.changes:
-        note(f"{prefix}change {_printable(change)}")
+        note(f"{prefix}{_printable(change)}")
     for error in report.errors:
         note(f"error: {_printable(error)}")
     if not report.changes and not report.errors:

@@ -1,0 +1,149 @@
+"""Indexing speed and search latency, each as a ratio against a baseline measured in the same run.
+
+    .venv/bin/python benchmarks/index_and_search.py --photos 1000
+    .venv/bin/python benchmarks/index_and_search.py --arch ViT-B-32 --photos 300
+
+Photos are drawn by toy-clip's recipe (../shared/models/toy-clip/draw.py) as JPEGs of
+--size (quality 90). The model is toy-clip, or with --arch an open_clip architecture
+with seeded random weights saved as a local-dir folder: the same compute as the real
+model, which is what speed depends on. Baselines:
+  - bare model: encode_image on pre-decoded, preprocessed tensors (the ceiling);
+  - seeds' loop: PIL full decode + preprocess + encode_image one by one, then a Python
+    loop of cosine similarities for search (what the seed apps do).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+TOY_CLIP = REPO.parent / "shared" / "models" / "toy-clip"
+sys.path.insert(0, str(TOY_CLIP))
+from draw import CLASSES, draw  # noqa: E402
+
+from photoplug.api import Photoplug  # noqa: E402
+from photoplug.search import parse_query, top_k  # noqa: E402
+
+
+def make_photos(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for n in range(count):
+        colour, shape = CLASSES[n % len(CLASSES)]
+        path = folder / f"{n // 100:03}" / f"{colour}_{shape}_{n:05}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draw(colour, shape, size, rng).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def random_arch_folder(arch: str, folder: Path) -> str:
+    """An open_clip architecture with seeded random weights, as a local-dir model."""
+    import open_clip
+    from safetensors.torch import save_file
+    cfg = open_clip.get_model_config(arch)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg}))
+    torch.manual_seed(0)
+    model = open_clip.create_model(arch)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              str(folder / "open_clip_model.safetensors"))
+    return f"local-dir:{folder}"
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--photos", type=int, default=1000)
+    ap.add_argument("--size", default="1600x1200", help="WxH of the generated JPEGs")
+    ap.add_argument("--arch", help="open_clip architecture with random weights (e.g. ViT-B-32)")
+    ap.add_argument("--baseline-photos", type=int, default=100,
+                    help="photos the slow baselines run over (their rate is per photo)")
+    ap.add_argument("--queries", type=int, default=30)
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)  # open_clip warns that --arch weights are random: intended
+    size = tuple(int(v) for v in args.size.split("x"))
+
+    with tempfile.TemporaryDirectory(prefix="photoplug-bench-") as tmp:
+        tmp = Path(tmp)
+        model = random_arch_folder(args.arch, tmp / "model") if args.arch \
+            else f"local-dir:{TOY_CLIP}"
+        t0 = time.perf_counter()
+        paths = make_photos(tmp / "photos", args.photos, size)
+        print(f"generated {len(paths)} JPEGs of {size[0]}x{size[1]} in "
+              f"{time.perf_counter() - t0:.0f} s; model {args.arch or 'toy-clip'}; "
+              f"torch threads {torch.get_num_threads()}")
+
+        app = Photoplug(index=tmp / "index.sqlite3", model=model, device="cpu")
+        engine = app.engine(app.requested)
+        sample = paths[: args.baseline_photos]
+
+        # ceiling: the bare model on pre-decoded 224-class tensors, batches of 32
+        from PIL import Image
+        with Image.open(sample[0]) as im:
+            pixels = engine.preprocess(im.convert("RGB"))
+        batch = pixels.unsqueeze(0).repeat(32, 1, 1, 1)
+        engine.encode_pixels(batch)  # warm up
+        bare = 32 * 3 / sum(timed(lambda: engine.encode_pixels(batch), 3))
+
+        # the seeds' loop: full decode, preprocess, encode one by one
+        def seeds_loop() -> None:
+            for p in sample:
+                with Image.open(p) as im:
+                    engine.encode_pixels(engine.preprocess(im.convert("RGB")).unsqueeze(0))
+        seeds = len(sample) / timed(seeds_loop, 1)[0]
+
+        report = app.index(app.open(str(tmp / "photos")))
+        pipeline = report.rate
+        print(f"\nindexing ({report.encoded} photos)")
+        print(f"  photoplug pipeline       {pipeline:8.1f} photos/s")
+        print(f"  bare model (pre-decoded) {bare:8.1f} photos/s   pipeline/bare = "
+              f"{pipeline / bare:.2f}")
+        print(f"  seeds' one-by-one loop   {seeds:8.1f} photos/s   pipeline/seeds = "
+              f"{pipeline / seeds:.2f}x")
+
+        uris = [app.open(str(tmp / "photos")).uri]
+        queries = [f"a photo of a {c} {s}" for c, s in CLASSES]
+        app.search(parse_query(queries[0]), uris, 10)  # warm: matrix cache of the OS, model
+        lat = timed(lambda: app.search(parse_query(queries[int(time.time()) % 18]), uris, 10),
+                    args.queries)
+        ident = engine.identity
+        model_id = app.store.find_model_id(ident.name, ident.pretrained, ident.weights_hash)
+        matrix, _ = app.store.matrix([app.store.location_id(uris[0])], model_id)
+        vec = engine.encode_texts([queries[0]])[0]
+
+        def python_loop() -> None:
+            scores = [float(np.dot(row, vec) / (np.linalg.norm(row) * np.linalg.norm(vec)))
+                      for row in matrix]
+            sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:10]
+        loop = timed(python_loop, 5)
+        scoring = timed(lambda: top_k(matrix, vec, 10), args.queries)
+        text = timed(lambda: engine.encode_texts([queries[1]]), args.queries)
+        p50, p95 = statistics.median(lat), sorted(lat)[int(0.95 * (len(lat) - 1))]
+        print(f"\nsearch over {len(matrix)} photos (warm, text encoding included)")
+        print(f"  photoplug   p50 {p50 * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms "
+              f"(text encoder alone p50 {statistics.median(text) * 1000:.1f} ms)")
+        print(f"  scoring only: photoplug top_k p50 {statistics.median(scoring) * 1000:.2f} ms,"
+              f" seeds' Python cosine loop p50 {statistics.median(loop) * 1000:.1f} ms   "
+              f"loop/photoplug = {statistics.median(loop) / statistics.median(scoring):.0f}x")
+
+
+if __name__ == "__main__":
+    main()
