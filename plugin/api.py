@@ -76,12 +76,16 @@ class Photoplug:
         return self.pm.hook.photoplug_index(library=library, store=self.store, engine=engine,
                                             progress=progress)
 
+    def search_scope(self, locations: list[str] | None) -> list[str]:
+        """The locations a search covers: those given, else every indexed one."""
+        return locations or [loc["location"] for loc in self.store.locations()]
+
     def search(self, query: Query, locations: list[str] | None = None,
                top: int = 10) -> list[SearchResult]:
         """Best ``top`` results for ``query`` (all indexed locations when none are given)."""
         if top < 1:
             raise PhotoplugError("--top must be 1 or more")
-        uris = locations or [loc["location"] for loc in self.store.locations()]
+        uris = self.search_scope(locations)
         if not uris:
             return []
         engine = self.engine(self.model_for(uris))

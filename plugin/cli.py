@@ -171,8 +171,13 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
             note(f"{library.uri} is offline (missing or not mounted): searching its index")
         locations = [library.uri]
     started = time.perf_counter()
+    scope = app.search_scope(locations)
+    if scope:
+        app.engine(app.model_for(scope))
+    loaded = time.perf_counter()
     results = app.search(parsed, locations, top)
-    note(f"{len(results)} results in {(time.perf_counter() - started) * 1000:.0f} ms")
+    note(f"{len(results)} results in {(time.perf_counter() - loaded) * 1000:.0f} ms "
+         f"(model loaded in {(loaded - started) * 1000:.0f} ms)")
     _print_results(results, as_json, paths, null)
     if tags or album:
         _write_back(app, results, tags, album, dry_run)

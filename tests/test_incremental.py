@@ -12,6 +12,7 @@ from photoplug.api import Photoplug
 from photoplug.errors import IndexError_, PhotoplugError
 from photoplug.hooks import LocationError
 from photoplug.search import parse_query
+from photoplug.weights import ModelSpec
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_model_change_re_embeds_and_never_mixes(tmp_path: Path, photos: Path,
     assert report.reembedded == 4 and report.encoded == 4
     # without --model, search uses the model the location was last indexed with
     recorded = Photoplug(index=tmp_path / "index.sqlite3", device="cpu")
-    assert recorded.model_for([library.uri]).name == toy_model
+    assert recorded.model_for([library.uri]) == ModelSpec.build(toy_model, None, None)
     best = recorded.search(parse_query("a photo of a red circle"), [library.uri], top=1)
     assert best[0].id == "sub/red.jpg"
 
@@ -121,3 +122,16 @@ def test_corrupt_and_newer_index_files_are_refused(tmp_path: Path, tiny_model: s
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(PhotoplugError, match="newer photoplug"):
         Photoplug(index=newer).store
+
+
+def test_exclude_globs_and_hidden_entries(tmp_path: Path, photos: Path) -> None:
+    draw_photo(photos / "raw-exports" / "x.jpg", "red", "circle", seed=1, size=(100, 80))
+    draw_photo(photos / ".thumbs" / "t.jpg", "red", "circle", seed=1, size=(100, 80))
+    app = Photoplug(index=tmp_path / "i.sqlite3")
+    ids = lambda **opts: {r.stable_id for r in app.open(str(photos), **opts).scan()}  # noqa
+    assert ids() == {"sub/red.jpg", "sub/blue.jpg", "sub/green.jpg", "sub/yellow.jpg",
+                     "raw-exports/x.jpg"}
+    assert ids(exclude=["raw-*"]) == ids() - {"raw-exports/x.jpg"}
+    assert ids(exclude=["*/blue.jpg", "green.jpg"]) == ids() - {"sub/blue.jpg",
+                                                                "sub/green.jpg"}
+    assert ".thumbs/t.jpg" in ids(include_hidden=True)
