@@ -41,6 +41,8 @@ class ModelSpec:
         """Normalise CLI options: default model, absolute local-dir paths, checks."""
         weights = weights or os.environ.get("PHOTOPLUG_WEIGHTS") or None
         name = name or DEFAULT_MODEL
+        if (Path(name).expanduser() / "open_clip_config.json").is_file():
+            name = LOCAL_DIR + name  # a model folder given as a plain path
         if name.startswith(LOCAL_DIR):
             if weights:
                 raise PhotoplugError("--weights names a checkpoint for a named architecture; "
