@@ -17,7 +17,8 @@ class PhotoRef:
     ``stable_id`` survives re-scans (a relative path, a digiKam image id, a Photos UUID);
     ``host_ref`` is the host's own reference, JSON-serialisable. ``problem`` says why an
     entry the host lists cannot be read at all (a broken link, say); it is then recorded
-    as skipped.
+    as skipped. ``offline`` marks a photo on storage not mounted now: the index keeps
+    whatever it has for it.
     """
 
     stable_id: str
@@ -26,6 +27,7 @@ class PhotoRef:
     mtime: float
     host_ref: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
+    offline: bool = False
 
 
 @runtime_checkable

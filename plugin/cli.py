@@ -148,10 +148,11 @@ class _SearchCommand(click.Command):
               help="Write KEYWORD (under photoplug) to the results in their host.")
 @click.option("--album", metavar="NAME", help="Make the results the album NAME in their host.")
 @click.option("--dry-run", is_flag=True, help="With --tag/--album: show what would change.")
+@click.option("--force", is_flag=True, help="Write even while the host (digiKam) is running.")
 @common_options
 def search(app: Any, query: str, location: str | None, top: int, add: tuple[str, ...],
            subtract: tuple[str, ...], as_json: bool, paths: bool, null: bool,
-           tags: tuple[str, ...], album: str | None, dry_run: bool) -> None:
+           tags: tuple[str, ...], album: str | None, dry_run: bool, force: bool) -> None:
     """Search for QUERY (text, or an image file) in LOCATION, or everywhere indexed.
 
     Weight a query with a prefix, e.g. `2:beach`; combine with `+ Q` and `- Q`.
@@ -278,10 +279,11 @@ def forget(app: Any, location: str) -> None:
 @main.command()
 @click.argument("location")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed.")
+@click.option("--force", is_flag=True, help="Write even while the host (digiKam) is running.")
 @common_options
-def undo(app: Any, location: str, dry_run: bool) -> None:
+def undo(app: Any, location: str, dry_run: bool, force: bool) -> None:
     """Remove everything photoplug wrote to LOCATION (keywords, albums), and nothing else."""
-    _report(app.undo(app.open(location), dry_run))
+    _report(app.undo(app.open(location, force=force), dry_run))
 
 
 # -- plugins and models ---------------------------------------------------------------

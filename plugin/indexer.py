@@ -39,6 +39,7 @@ class IndexReport:
     deleted: int = 0
     unchanged: int = 0
     reembedded: int = 0
+    offline: int = 0
     encoded: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
@@ -56,8 +57,8 @@ class IndexReport:
                         if self.reembedded else "")
         return (f"{self.total} photos: {self.new} new, {self.changed} changed, {self.moved} "
                 f"moved, {self.deleted} deleted, {self.unchanged} unchanged, {model_change}"
-                f"{len(self.skipped)} skipped; {self.encoded} encoded in {self.seconds:.1f} s"
-                f" ({self.rate:.1f} photos/s)")
+                f"{len(self.skipped)} skipped, {self.offline} offline; {self.encoded} encoded"
+                f" in {self.seconds:.1f} s ({self.rate:.1f} photos/s)")
 
 
 @dataclass
@@ -123,6 +124,9 @@ def index_library(library: Library, store: IndexStore, engine: Engine,
             if ref.stable_id in seen:
                 continue
             seen.add(ref.stable_id)
+            if ref.offline:
+                report.offline += 1
+                continue
             old = stored.get(ref.stable_id)
             same_file = old is not None and (old.size, old.mtime) == (ref.size, ref.mtime)
             if old and (ref.problem is not None and old.status == "skipped"

@@ -1,0 +1,204 @@
+"""The digiKam host: ``digikam:PATH`` (``digikam4.db`` or the folder that holds it).
+
+Photos are digiKam's visible images (not trashed, obsolete or hidden; category image),
+their stable id digiKam's image id. Indexing only reads the database. Write-back puts
+keywords under ``photoplug/tags/…``, albums under ``photoplug/albums/…`` with one saved
+search each, after a timestamped backup, in one transaction, and never while digiKam
+runs unless forced.
+"""
+from __future__ import annotations
+
+import configparser
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Collection, Iterator, Mapping
+
+from photoplug.adapters.digikam_db import (
+    IMAGE,
+    VISIBLE,
+    Writer,
+    album_roots,
+    backup,
+    check_version,
+    connect_readonly,
+    digikam_running,
+)
+from photoplug.hooks import LocationError, PhotoRef, WriteReport, hookimpl
+
+DB_NAME = "digikam4.db"
+
+
+class DigikamLibrary:
+    """One digiKam collection database."""
+
+    def __init__(self, db_path: Path, force: bool = False) -> None:
+        self.db_path = db_path
+        self.uri = f"digikam:{db_path}"
+        self.force = force
+
+    def available(self) -> bool:
+        return self.db_path.is_file()
+
+    def _read(self) -> sqlite3.Connection:
+        db = connect_readonly(self.db_path)
+        check_version(db, self.db_path)
+        return db
+
+    def scan(self) -> Iterator[PhotoRef]:
+        """Visible images; those on album roots not mounted here are listed offline."""
+        with closing(self._read()) as db:
+            roots = album_roots(db)
+            rows = db.execute("""
+                SELECT i.id, i.name, a.relativePath, a.albumRoot
+                FROM Images i JOIN Albums a ON a.id = i.album
+                WHERE i.status = ? AND i.category = ? ORDER BY i.id""",
+                              (VISIBLE, IMAGE)).fetchall()
+        for image_id, name, album, root_id in rows:
+            root = roots.get(root_id)
+            host_ref = {"imageid": image_id, "album": album, "name": name}
+            if root is None or root.path is None:
+                yield PhotoRef(str(image_id), Path(album) / name, 0, 0.0, host_ref,
+                               offline=True)
+                continue
+            path = root.path / album.strip("/") / name
+            try:
+                st = path.stat()
+            except OSError as exc:
+                yield PhotoRef(str(image_id), path, 0, 0.0, host_ref,
+                               problem=f"listed by digiKam but unreadable: {exc.strerror}")
+                continue
+            yield PhotoRef(str(image_id), path, st.st_size, st.st_mtime, host_ref)
+
+    def offline_roots(self) -> list[str]:
+        with closing(self._read()) as db:
+            roots = album_roots(db)
+        return [f"{r.label or r.id}: {r.why_offline}" for r in roots.values() if r.path is None]
+
+    # -- write-back -------------------------------------------------------------------
+
+    def _write(self, dry_run: bool, change: Any) -> WriteReport:
+        """Run ``change(writer)`` in one transaction: a rehearsal first, then for real
+        after a backup, so a dry run and a real run report the same changes."""
+        if not self.available():
+            raise LocationError(f"{self.db_path} does not exist")
+        self._read().close()
+        if not dry_run and not self.force and digikam_running():
+            raise LocationError("digiKam is running: close it first (it keeps tags in memory "
+                                "and would overwrite photoplug's changes), or pass --force")
+        rehearsal = self._transaction(change, commit=False)
+        report = WriteReport(changes=rehearsal, dry_run=dry_run)
+        if dry_run or not rehearsal:
+            return report
+        saved = backup(self.db_path)
+        report.changes = self._transaction(change, commit=True)
+        report.changes.append(f"backup of the database before writing: {saved}")
+        return report
+
+    def _transaction(self, change: Any, commit: bool) -> list[str]:
+        db = sqlite3.connect(self.db_path, timeout=5, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            writer = Writer(db)
+            change(writer)
+            db.execute("COMMIT" if commit else "ROLLBACK")
+            return writer.changes
+        except sqlite3.OperationalError as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LocationError(f"{self.db_path} is locked by another program "
+                                    f"(digiKam?); try again when it is closed") from None
+            raise LocationError(f"{self.db_path}: {exc}") from None
+        finally:
+            db.close()
+
+    def write_keywords(self, keywords: Mapping[str, Collection[str]], dry_run: bool
+                       ) -> WriteReport:
+        by_word: dict[str, set[int]] = {}
+        for stable_id, words in keywords.items():
+            for word in words:
+                by_word.setdefault(word, set()).add(int(stable_id))
+
+        def change(w: Writer) -> None:
+            for word, ids in sorted(by_word.items()):
+                w.link(w.tag(["tags", *word.strip("/").split("/")]), f"photoplug/tags/{word}",
+                       ids)
+        return self._write(dry_run, change)
+
+    def write_albums(self, albums: Mapping[str, Collection[str]], dry_run: bool
+                     ) -> WriteReport:
+        def change(w: Writer) -> None:
+            for name, members in sorted(albums.items()):
+                label = name.replace("/", "∕")
+                tag_id = w.tag(["albums", label])
+                ids = {int(m) for m in members}
+                w.unlink_others(tag_id, f"photoplug/albums/{label}", ids)
+                w.link(tag_id, f"photoplug/albums/{label}", ids)
+                w.saved_search(name, tag_id)
+        return self._write(dry_run, change)
+
+    def undo(self, dry_run: bool) -> WriteReport:
+        return self._write(dry_run, lambda w: w.remove_all())
+
+
+def find_database(target: str) -> Path:
+    """``digikam4.db`` itself or the folder holding it; MySQL setups are named as such."""
+    path = Path(target).expanduser().absolute()
+    if path.is_dir():
+        path = path / DB_NAME
+    if path.name == "digikamrc" or (not path.exists() and _configured_for_mysql()):
+        raise LocationError("digiKam is configured for MySQL/MariaDB, which photoplug does "
+                            "not support yet; only SQLite collections (digikam4.db) work")
+    return path
+
+
+def _configured_for_mysql() -> bool:
+    rc = Path("~/.config/digikamrc").expanduser()
+    if not rc.is_file():
+        return False
+    config = configparser.ConfigParser(strict=False, interpolation=None)
+    try:
+        config.read(rc, encoding="utf-8")
+    except configparser.Error:
+        return False
+    return any("MYSQL" in config.get(section, "Database Type", fallback="").upper()
+               for section in config.sections())
+
+
+class DigikamAdapter:
+    scheme = "digikam"
+    description = "a digiKam collection (digikam4.db); tags and smart albums in its database"
+
+    def open(self, target: str, force: bool = False, **_: Any) -> DigikamLibrary:
+        db_path = find_database(target)
+        library = DigikamLibrary(db_path, force=force)
+        if library.available():
+            library._read().close()  # version and format checked up front
+        return library
+
+
+def _ours(library: Any) -> bool:
+    return isinstance(library, DigikamLibrary)
+
+
+@hookimpl
+def photoplug_adapters() -> list[DigikamAdapter]:
+    return [DigikamAdapter()]
+
+
+@hookimpl
+def photoplug_write_keywords(library: Any, keywords: Mapping[str, Collection[str]],
+                             dry_run: bool) -> WriteReport | None:
+    return library.write_keywords(keywords, dry_run) if _ours(library) else None
+
+
+@hookimpl
+def photoplug_write_albums(library: Any, albums: Mapping[str, Collection[str]],
+                           dry_run: bool) -> WriteReport | None:
+    return library.write_albums(albums, dry_run) if _ours(library) else None
+
+
+@hookimpl
+def photoplug_undo(library: Any, dry_run: bool) -> WriteReport | None:
+    return library.undo(dry_run) if _ours(library) else None

@@ -1,0 +1,231 @@
+"""The digiKam adapter against real digiKam schemas and a real digiKam 8 library."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, Cli
+from digikam_fixtures import FIXTURES, create_digikam7_db, dump, library_dump_db
+from photoplug.adapters.digikam import DigikamAdapter
+from photoplug.adapters.digikam_db import ROOT_TAG, resolve_root, search_xml
+from photoplug.hooks import LocationError
+from photoplug.plugins import get_plugin_manager
+
+
+@pytest.fixture
+def collection(tmp_path: Path) -> tuple[Path, list[tuple[int, str]]]:
+    db = tmp_path / "db" / "digikam4.db"
+    db.parent.mkdir()
+    drawn = library_dump_db(db, tmp_path / "pictures")
+    return db, drawn
+
+
+def rows(db: Path, sql: str, *args: object) -> list[tuple]:
+    with sqlite3.connect(db) as con:
+        out = con.execute(sql, args).fetchall()
+    con.close()
+    return out
+
+
+def test_scan_lists_visible_images_read_only(collection) -> None:
+    db, drawn = collection
+    rows(db, "UPDATE Images SET status=3 WHERE id=2")  # trashed in digiKam
+    before = db.read_bytes()
+    library = DigikamAdapter().open(str(db.parent))  # the folder works too
+    refs = {r.stable_id: r for r in library.scan()}
+    assert set(refs) == {str(i) for i, _ in drawn} - {"2"}
+    turtle = refs["11"]
+    assert turtle.path.name == "Turtle.jpg" and turtle.path.exists()
+    assert turtle.host_ref == {"imageid": 11, "album": "/Nature/Animals", "name": "Turtle.jpg"}
+    assert db.read_bytes() == before, "reading changed the database"
+
+
+def test_unmounted_roots_are_offline_not_fatal(tmp_path: Path) -> None:
+    db = tmp_path / "digikam4.db"
+    with sqlite3.connect(db) as con:
+        con.executescript((FIXTURES / "digikam8-library.sql").read_text())
+    con.close()
+    library = DigikamAdapter().open(str(db))
+    refs = list(library.scan())
+    assert len(refs) == 12 and all(r.offline for r in refs)
+    assert "not mounted" in library.offline_roots()[0]
+
+
+def test_album_root_forms(tmp_path: Path) -> None:
+    assert resolve_root(f"volumeid:?path={tmp_path}", "/") == (tmp_path, "")
+    (tmp_path / "Pictures").mkdir()
+    assert resolve_root(f"volumeid:?path={tmp_path}", "/Pictures/")[0] == tmp_path / "Pictures"
+    path, why = resolve_root("volumeid:?path=C:/Users/anna/Pictures", "/")
+    assert path is None and "Windows" in why
+    path, why = resolve_root("volumeid:?uuid=0000-dead-beef&fileuuid=1", "/photos")
+    assert path is None and "not mounted" in why
+    share = f"networkshareid:?mountpath=/nonexistent/share&mountpath={tmp_path}"
+    assert resolve_root(share, "/")[0] == tmp_path
+    assert resolve_root("networkshareid:?mountpath=/mnt/nas", "/")[0] is None
+
+
+def test_versions_and_mysql_are_refused(tmp_path: Path, monkeypatch) -> None:
+    db = tmp_path / "digikam4.db"
+    create_digikam7_db(db)
+    DigikamAdapter().open(str(db))  # 15: digiKam 7.9
+    shutil.copy(FIXTURES / "digikam8-empty.db", tmp_path / "v16.db")
+    DigikamAdapter().open(str(tmp_path / "v16.db"))  # 16: digiKam 8
+    rows(db, "UPDATE Settings SET value='13' WHERE keyword='DBVersion'")
+    with pytest.raises(LocationError, match=r"version 13.*15 \(digiKam 7\), 16 \(digiKam 8\)"):
+        DigikamAdapter().open(str(db))
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    (home / ".config" / "digikamrc").write_text("[Database Settings]\nDatabase Type=QMYSQL\n")
+    monkeypatch.setenv("HOME", str(home))
+    with pytest.raises(LocationError, match="MySQL"):
+        DigikamAdapter().open(str(tmp_path / "elsewhere"))
+
+
+def closure(db: Path, tag_id: int) -> set[int]:
+    return {p for (p,) in rows(db, "SELECT pid FROM TagsTree WHERE id=?", tag_id)}
+
+
+def tag_id(db: Path, *path: str) -> int:
+    pid = 0
+    for name in path:
+        ((pid,),) = rows(db, "SELECT id FROM Tags WHERE pid=? AND name=?", pid, name)
+    return pid
+
+
+@pytest.mark.parametrize("schema", ["digikam7", "digikam8"])
+def test_write_idempotent_reversible(schema: str, collection, tmp_path: Path) -> None:
+    db, _ = collection
+    if schema == "digikam7":  # the same library in 7.9's freshly created schema
+        db7 = tmp_path / "db7" / "digikam4.db"
+        db7.parent.mkdir()
+        create_digikam7_db(db7)
+        for table in ("AlbumRoots", "Albums", "Images", "ImageInformation", "Tags",
+                      "ImageTags"):
+            cols = [c[1] for c in rows(db7, f"PRAGMA table_info({table})")]
+            for row in rows(db, f"SELECT {', '.join(cols)} FROM {table} ORDER BY rowid"):
+                rows(db7, f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
+                          f"({', '.join('?' * len(cols))})", *row)
+        db = db7
+    pm = get_plugin_manager()
+    library = DigikamAdapter().open(str(db))
+    original = dump(db)
+
+    dry = pm.hook.photoplug_write_albums(library=library, albums={"Beach selfies": ["1", "9"]},
+                                         dry_run=True)
+    assert dry.changes and dump(db) == original
+    report = pm.hook.photoplug_write_albums(library=library,
+                                            albums={"Beach selfies": ["1", "9"]}, dry_run=False)
+    pm.hook.photoplug_write_keywords(library=library, keywords={"9": ["bird", "sky/blue"],
+                                                                "11": ["bird"]}, dry_run=False)
+    backups = sorted(db.parent.glob("digikam4.db.photoplug-backup-*"))
+    assert len(backups) == 2 and dump(backups[0]) == original
+    assert str(backups[0]) in report.changes[-1]
+
+    after = dump(db)
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+    assert set(original) <= set(after), "a pre-existing row changed"
+    album_tag = tag_id(db, ROOT_TAG, "albums", "Beach selfies")
+    root = tag_id(db, ROOT_TAG)
+    assert closure(db, album_tag) == {0, root, tag_id(db, ROOT_TAG, "albums")}
+    assert closure(db, tag_id(db, ROOT_TAG, "tags", "sky", "blue")) == \
+        {0, root, tag_id(db, ROOT_TAG, "tags"), tag_id(db, ROOT_TAG, "tags", "sky")}
+    assert {i for (i,) in rows(db, "SELECT imageid FROM ImageTags WHERE tagid=?",
+                               album_tag)} == {1, 9}
+    assert rows(db, "SELECT type, name, query FROM Searches WHERE name LIKE 'photoplug%'") == \
+        [(2, "photoplug: Beach selfies", search_xml(album_tag))]
+
+    again = pm.hook.photoplug_write_albums(library=library,
+                                           albums={"Beach selfies": ["1", "9"]}, dry_run=False)
+    assert again.changes == [] and dump(db) == after  # idempotent, and no new backup
+    assert len(list(db.parent.glob("digikam4.db.photoplug-backup-*"))) == 2
+
+    pm.hook.photoplug_write_albums(library=library, albums={"Beach selfies": ["9", "11"]},
+                                   dry_run=False)  # membership follows, search updated in place
+    assert {i for (i,) in rows(db, "SELECT imageid FROM ImageTags WHERE tagid=?",
+                               album_tag)} == {9, 11}
+    assert len(rows(db, "SELECT id FROM Searches WHERE name LIKE 'photoplug%'")) == 1
+
+    user_tag = tag_id(db, "Animal", "Bird")  # a user tag photoplug must never touch
+    undo = pm.hook.photoplug_undo(library=library, dry_run=False)
+    assert any("smart album" in c for c in undo.changes)
+    assert dump(db) == original
+    assert tag_id(db, "Animal", "Bird") == user_tag
+
+
+def test_refuses_while_digikam_runs_and_when_locked(collection, tmp_path: Path) -> None:
+    db, _ = collection
+    fake = tmp_path / "digikam"  # a real process whose name is digikam
+    shutil.copy(shutil.which("sleep"), fake)
+    proc = subprocess.Popen([str(fake), "30"])
+    try:
+        time.sleep(0.2)
+        library = DigikamAdapter().open(str(db))
+        with pytest.raises(LocationError, match="digiKam is running"):
+            library.write_keywords({"1": ["x"]}, dry_run=False)
+        forced = DigikamAdapter().open(str(db), force=True)
+        assert forced.write_keywords({"1": ["x"]}, dry_run=False).changes
+    finally:
+        proc.kill()
+        proc.wait()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(LocationError, match="locked"):
+            library.write_keywords({"2": ["y"]}, dry_run=False)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+KILLED_WRITER = """
+import sys, time
+from photoplug.adapters.digikam import DigikamAdapter
+library = DigikamAdapter().open(sys.argv[1])
+def change(w):
+    for n in range(1, 13):
+        w.link(w.tag(["albums", f"album {n}"]), "x", {n})
+    print("inside", flush=True)
+    time.sleep(60)
+library._transaction(change, commit=True)
+"""
+
+
+def test_sigkill_mid_transaction_leaves_db_untouched(collection) -> None:
+    db, _ = collection
+    original = dump(db)
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(db)],
+                            stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert proc.stdout.readline().strip() == "inside"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+    assert dump(db) == original
+    library = DigikamAdapter().open(str(db))
+    library.write_albums({"complete": ["1", "2"]}, dry_run=False)
+    assert len(rows(db, "SELECT * FROM ImageTags WHERE tagid=?",
+                    tag_id(db, ROOT_TAG, "albums", "complete"))) == 2
+
+
+def test_index_search_write_undo_from_the_cli(toy_cli: Cli, collection) -> None:
+    db, drawn = collection
+    original = dump(db)
+    location = f"digikam:{db}"
+    report = toy_cli.json("index", location)
+    assert report["new"] == 12 and not report["skipped"]
+    wanted = next(cls for _, cls in drawn)
+    results = toy_cli.json("search", f"a photo of a {wanted}", location, "--top", "1",
+                           "--album", wanted, model=False)
+    best = results[0]
+    assert best["location"] == location and best["host_ref"]["imageid"] == int(best["id"])
+    assert rows(db, "SELECT name FROM Searches WHERE name LIKE 'photoplug%'") == \
+        [(f"photoplug: {wanted}",)]
+    toy_cli("undo", location, model=False)
+    assert dump(db) == original
