@@ -20,6 +20,8 @@ from photoplug.adapters.digikam_db import (
     Writer,
     album_roots,
     backup,
+    internal_tag,
+    tag_by_path,
     check_version,
     connect_readonly,
     digikam_running,
@@ -69,6 +71,44 @@ class DigikamLibrary:
                                problem=f"listed by digiKam but unreadable: {exc.strerror}")
                 continue
             yield PhotoRef(str(image_id), path, st.st_size, st.st_mtime, host_ref)
+
+    def select(self, album: str | None = None, tags: Collection[str] = (),
+               rating: int | None = None, color_label: str | None = None,
+               pick_label: str | None = None, since: str | None = None,
+               until: str | None = None) -> set[str]:
+        """Image ids matching digiKam's own knowledge: album (with sub-albums), tags (with
+        the tags below them, People tags from face recognition too), minimum rating,
+        colour and pick labels, and a capture-date range (inclusive, YYYY-MM-DD)."""
+        sql = ["SELECT i.id FROM Images i JOIN Albums a ON a.id = i.album "
+               "LEFT JOIN ImageInformation ii ON ii.imageid = i.id "
+               "WHERE i.status = ? AND i.category = ?"]
+        args: list[Any] = [VISIBLE, IMAGE]
+        with closing(self._read()) as db:
+            if album:
+                path = "/" + album.strip("/")
+                if not db.execute("SELECT 1 FROM Albums WHERE relativePath = ? OR "
+                                  "relativePath LIKE ?", (path, path + "/%")).fetchone():
+                    raise LocationError(f"digiKam has no album {path}")
+                sql.append("AND (a.relativePath = ? OR a.relativePath LIKE ?)")
+                args += [path, path + "/%"]
+            labels = [f"Color Label {color_label.title()}" if color_label else None,
+                      f"Pick Label {pick_label.title()}" if pick_label else None]
+            tag_ids = [tag_by_path(db, t.strip("/").split("/")) for t in tags]
+            tag_ids += [internal_tag(db, label) for label in labels if label]
+            for tid in tag_ids:
+                sql.append("AND i.id IN (SELECT imageid FROM ImageTags WHERE tagid = ? OR "
+                           "tagid IN (SELECT id FROM TagsTree WHERE pid = ?))")
+                args += [tid, tid]
+            if rating is not None:
+                sql.append("AND ii.rating >= ?")
+                args.append(rating)
+            if since:
+                sql.append("AND substr(ii.creationDate, 1, 10) >= ?")
+                args.append(since)
+            if until:
+                sql.append("AND substr(ii.creationDate, 1, 10) <= ?")
+                args.append(until)
+            return {str(i) for (i,) in db.execute(" ".join(sql), args)}
 
     def offline_roots(self) -> list[str]:
         with closing(self._read()) as db:

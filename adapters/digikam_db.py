@@ -111,6 +111,25 @@ def album_roots(db: sqlite3.Connection) -> dict[int, AlbumRoot]:
     return roots
 
 
+def tag_by_path(db: sqlite3.Connection, path: list[str]) -> int:
+    """A tag's id from its path (``People/Anna``), looked up by (pid, name)."""
+    pid = 0
+    for name in path:
+        row = db.execute("SELECT id FROM Tags WHERE pid = ? AND name = ?", (pid, name)).fetchone()
+        if row is None:
+            raise LocationError(f"digiKam has no tag {'/'.join(path)}")
+        pid = row[0]
+    return pid
+
+
+def internal_tag(db: sqlite3.Connection, name: str) -> int:
+    """digiKam's internal tag for a colour or pick label (-1 if never used: matches nothing)."""
+    row = db.execute("SELECT t.id FROM Tags t JOIN Tags root ON root.id = t.pid "
+                     "WHERE root.name = '_Digikam_Internal_Tags_' AND t.name = ?",
+                     (name,)).fetchone()
+    return row[0] if row else -1
+
+
 def digikam_running() -> bool:
     """A digiKam process on this machine (it keeps tags in memory and would overwrite ours)."""
     proc = Path("/proc")

@@ -60,9 +60,12 @@ def photoplug_index(library: Library, store: Any, engine: Any,
 
 
 @hookspec(firstresult=True)
-def photoplug_search(query: Query, store: Any, engine: Any, locations: list[str],
-                     top: int) -> list[SearchResult]:
-    """Return the ``top`` best results for ``query`` among ``locations``, best first."""
+def photoplug_search(query: Query, store: Any, engine: Any, locations: list[str], top: int,
+                     only: Mapping[str, Collection[str]] | None) -> list[SearchResult]:
+    """Return the ``top`` best results for ``query`` among ``locations``, best first.
+
+    ``only``, when given, limits a location to those stable ids (a host's filters).
+    """
 
 
 @hookspec

@@ -80,9 +80,10 @@ class Photoplug:
         """The locations a search covers: those given, else every indexed one."""
         return locations or [loc["location"] for loc in self.store.locations()]
 
-    def search(self, query: Query, locations: list[str] | None = None,
-               top: int = 10) -> list[SearchResult]:
-        """Best ``top`` results for ``query`` (all indexed locations when none are given)."""
+    def search(self, query: Query, locations: list[str] | None = None, top: int = 10,
+               only: Mapping[str, Collection[str]] | None = None) -> list[SearchResult]:
+        """Best ``top`` results for ``query`` (all indexed locations when none are given);
+        ``only`` restricts a location to these stable ids (host filters)."""
         if top < 1:
             raise PhotoplugError("--top must be 1 or more")
         uris = self.search_scope(locations)
@@ -96,7 +97,7 @@ class Photoplug:
         has_rerankers = bool(self.pm.hook.photoplug_rerank.get_hookimpls())
         pool = max(top * 2, top + 20) if has_rerankers else top
         results = self.pm.hook.photoplug_search(query=query, store=self.store, engine=engine,
-                                                locations=uris, top=pool)
+                                                locations=uris, top=pool, only=only)
         return apply_rerankers(self.pm, query, results)[:top]
 
     # -- write-back -----------------------------------------------------------------

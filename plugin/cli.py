@@ -19,6 +19,9 @@ from photoplug.errors import PhotoplugError
 from photoplug.hooks import LocationError, SearchResult, WriteReport
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+COLOR_LABELS = ("none", "red", "orange", "yellow", "green", "blue", "magenta", "gray", "black",
+                "white")
+PICK_LABELS = ("none", "rejected", "pending", "accepted")
 
 
 def note(message: str) -> None:
@@ -144,15 +147,28 @@ class _SearchCommand(click.Command):
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, best first.")
 @click.option("--paths", is_flag=True, help="One absolute path per line.")
 @click.option("--null", "-0", "null", is_flag=True, help="With --paths: end paths with NUL.")
-@click.option("--tag", "tags", multiple=True, metavar="KEYWORD",
+@click.option("--album", "in_album", metavar="ALBUM",
+              help="Only photos in this host album and its sub-albums (digiKam: /Trips/2024).")
+@click.option("--tag", "with_tags", multiple=True, metavar="TAG",
+              help="Only photos with this host tag or one below it (digiKam: People/Anna).")
+@click.option("--rating", type=click.IntRange(0, 5), help="Only photos rated at least this.")
+@click.option("--color-label", type=click.Choice(COLOR_LABELS), help="Only this colour label.")
+@click.option("--pick-label", type=click.Choice(PICK_LABELS), help="Only this pick label.")
+@click.option("--since", metavar="DATE", help="Only photos taken on or after DATE (2024-06-01).")
+@click.option("--until", metavar="DATE", help="Only photos taken on or before DATE.")
+@click.option("--add-keyword", "keywords", multiple=True, metavar="KEYWORD",
               help="Write KEYWORD (under photoplug) to the results in their host.")
-@click.option("--album", metavar="NAME", help="Make the results the album NAME in their host.")
-@click.option("--dry-run", is_flag=True, help="With --tag/--album: show what would change.")
+@click.option("--save-album", metavar="NAME",
+              help="Make the results the album NAME in their host.")
+@click.option("--dry-run", is_flag=True, help="With --add-keyword/--save-album: show what would change.")
 @click.option("--force", is_flag=True, help="Write even while the host (digiKam) is running.")
 @common_options
 def search(app: Any, query: str, location: str | None, top: int, add: tuple[str, ...],
            subtract: tuple[str, ...], as_json: bool, paths: bool, null: bool,
-           tags: tuple[str, ...], album: str | None, dry_run: bool, force: bool) -> None:
+           in_album: str | None, with_tags: tuple[str, ...], rating: int | None,
+           color_label: str | None, pick_label: str | None, since: str | None,
+           until: str | None, keywords: tuple[str, ...], save_album: str | None,
+           dry_run: bool, force: bool) -> None:
     """Search for QUERY (text, or an image file) in LOCATION, or everywhere indexed.
 
     Weight a query with a prefix, e.g. `2:beach`; combine with `+ Q` and `- Q`.
@@ -161,8 +177,11 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
     if top < 1:
         raise PhotoplugError("--top must be 1 or more")
     parsed = parse_query(query, add, subtract)
-    library = None
+    filters = {k: v for k, v in dict(album=in_album, tags=with_tags, rating=rating,
+                                     color_label=color_label, pick_label=pick_label,
+                                     since=since, until=until).items() if v}
     locations = None
+    only = None
     if location:
         library = app.open(location)
         if not app.is_indexed(library):
@@ -171,17 +190,24 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
         elif not library.available():
             note(f"{library.uri} is offline (missing or not mounted): searching its index")
         locations = [library.uri]
+        if filters:
+            if not hasattr(library, "select"):
+                raise PhotoplugError(f"{library.uri}: this host has no albums, tags, ratings, "
+                                     f"labels or dates to filter by")
+            only = {library.uri: library.select(**filters)}
+    elif filters:
+        raise PhotoplugError("filters such as --tag and --album need a LOCATION")
     started = time.perf_counter()
     scope = app.search_scope(locations)
     if scope:
         app.engine(app.model_for(scope))
     loaded = time.perf_counter()
-    results = app.search(parsed, locations, top)
+    results = app.search(parsed, locations, top, only=only)
     note(f"{len(results)} results in {(time.perf_counter() - loaded) * 1000:.0f} ms "
          f"(model loaded in {(loaded - started) * 1000:.0f} ms)")
     _print_results(results, as_json, paths, null)
-    if tags or album:
-        _write_back(app, results, tags, album, dry_run)
+    if keywords or save_album:
+        _write_back(app, results, keywords, save_album, dry_run, force)
 
 
 def _print_results(results: list[SearchResult], as_json: bool, paths: bool, null: bool) -> None:
@@ -204,12 +230,12 @@ def _printable(text: str) -> str:
 
 
 def _write_back(app: Any, results: list[SearchResult], tags: tuple[str, ...],
-                album: str | None, dry_run: bool) -> None:
+                album: str | None, dry_run: bool, force: bool) -> None:
     by_location: dict[str, list[str]] = {}
     for r in results:
         by_location.setdefault(r.location, []).append(r.id)
     for uri, ids in by_location.items():
-        library = app.open(uri)
+        library = app.open(uri, force=force)
         if tags:
             _report(app.write_keywords(library, {i: tags for i in ids}, dry_run))
         if album:

@@ -5,7 +5,7 @@ its implementations are ``trylast`` so a plugin can take over any of them.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Collection, Mapping
 
 from photoplug.hooks import Library, Query, SearchResult, hookimpl
 
@@ -26,7 +26,7 @@ def photoplug_index(library: Library, store: Any, engine: Any,
 
 
 @hookimpl(trylast=True)
-def photoplug_search(query: Query, store: Any, engine: Any, locations: list[str],
-                     top: int) -> list[SearchResult]:
+def photoplug_search(query: Query, store: Any, engine: Any, locations: list[str], top: int,
+                     only: Mapping[str, Collection[str]] | None) -> list[SearchResult]:
     from photoplug.search import search
-    return search(query, store, engine, locations, top)
+    return search(query, store, engine, locations, top, only)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -76,15 +76,21 @@ def top_k(matrix: np.ndarray, vector: np.ndarray, k: int) -> tuple[np.ndarray, n
     return best, scores[best]
 
 
-def search(query: Query, store: IndexStore, engine: Engine, locations: list[str],
-           top: int) -> list[SearchResult]:
-    """Exact cosine search over the embeddings ``engine``'s model made for ``locations``."""
+def search(query: Query, store: IndexStore, engine: Engine, locations: list[str], top: int,
+           only: Mapping[str, Collection[str]] | None = None) -> list[SearchResult]:
+    """Exact cosine search over the embeddings ``engine``'s model made for ``locations``
+    (limited to ``only``'s stable ids where it names a location)."""
     ident = engine.identity
     model_id = store.find_model_id(ident.name, ident.pretrained, ident.weights_hash)
     location_ids = [i for i in (store.location_id(uri) for uri in locations) if i is not None]
     if model_id is None or not location_ids:
         return []
     matrix, rows = store.matrix(location_ids, model_id)
+    if only:
+        allowed = {(uri, str(sid)) for uri, ids in only.items() for sid in ids}
+        keep = [i for i, row in enumerate(rows) if row[2] not in only or (row[2], row[1])
+                in allowed]
+        matrix, rows = matrix[keep], [rows[i] for i in keep]
     best, scores = top_k(matrix, query_vector(query, engine), top)
     return [SearchResult(path=Path(rows[i][0]), score=float(s), id=rows[i][1],
                          location=rows[i][2], host_ref=rows[i][3])

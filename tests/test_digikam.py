@@ -222,10 +222,46 @@ def test_index_search_write_undo_from_the_cli(toy_cli: Cli, collection) -> None:
     assert report["new"] == 12 and not report["skipped"]
     wanted = next(cls for _, cls in drawn)
     results = toy_cli.json("search", f"a photo of a {wanted}", location, "--top", "1",
-                           "--album", wanted, model=False)
+                           "--save-album", wanted, model=False)
     best = results[0]
     assert best["location"] == location and best["host_ref"]["imageid"] == int(best["id"])
     assert rows(db, "SELECT name FROM Searches WHERE name LIKE 'photoplug%'") == \
         [(f"photoplug: {wanted}",)]
     toy_cli("undo", location, model=False)
     assert dump(db) == original
+
+
+def test_filters_from_digikams_own_knowledge(collection) -> None:
+    db, _ = collection
+    with sqlite3.connect(db) as con:  # what face recognition leaves: a People tag, linked
+        (people,) = con.execute("SELECT id FROM Tags WHERE pid=0 AND name='People'").fetchone()
+        anna = con.execute("INSERT INTO Tags (pid, name) VALUES (?, 'Anna')", (people,)).lastrowid
+        con.execute("INSERT INTO TagProperties VALUES (?, 'person', 'Anna')", (anna,))
+        con.execute("INSERT INTO ImageTags VALUES (4, ?)", (anna,))
+    con.close()
+    library = DigikamAdapter().open(str(db))
+    ids = lambda **f: {int(i) for i in library.select(**f)}  # noqa: E731
+    assert ids(tags=["Animal"]) == {9, 11}
+    assert ids(tags=["Animal/Bird"]) == {9}
+    assert ids(tags=["People/Anna"]) == {4}
+    assert ids(album="Nature") == {8, 9, 11}
+    assert ids(rating=5) == {4, 10}
+    assert ids(color_label="magenta") == {11}
+    assert ids(pick_label="accepted") == set(range(1, 11))
+    assert ids(since="2026-01-01") == {7, 8, 10}
+    assert ids(until="2025-04-06") == {9, 11}
+    assert ids(tags=["Animal"], pick_label="accepted", rating=4) == {9}
+    with pytest.raises(LocationError, match="no tag People/Bob"):
+        library.select(tags=["People/Bob"])
+
+
+def test_cli_search_narrowed_by_digikam_tag(toy_cli: Cli, collection) -> None:
+    db, _ = collection
+    location = f"digikam:{db}"
+    toy_cli("index", location)
+    results = toy_cli.json("search", "a photo of a red circle", location, "--tag", "Animal",
+                           model=False)
+    assert {r["id"] for r in results} == {"9", "11"}
+    rated = toy_cli.json("search", "a photo", location, "--rating", "5", "--top", "12",
+                         model=False)
+    assert {r["id"] for r in rated} == {"4", "10"}

@@ -120,7 +120,8 @@ def test_cli_tag_album_and_undo_never_reembed(cli: Cli, library) -> None:
     root = str(library.root)
     cli("index", root)
     before = snapshot(library.root)
-    cli("search", "a photo", root, "--top", "2", "--tag", "picked", "--album", "Picks",
+    cli("search", "a photo", root, "--top", "2", "--add-keyword", "picked", "--save-album",
+        "Picks",
         model=False)
     assert len(list((library.root / ".photoplug" / "albums" / "Picks").iterdir())) == 2
     again = cli.json("index", root, model=False)
