@@ -4,7 +4,8 @@ Photos are digiKam's visible images (not trashed, obsolete or hidden; category i
 their stable id digiKam's image id. Indexing only reads the database. Write-back puts
 keywords under ``photoplug/tags/…``, albums under ``photoplug/albums/…`` with one saved
 search each, after a timestamped backup, in one transaction, and never while digiKam
-runs unless forced.
+runs unless forced; with ``--sidecars`` the keywords also go into each photo's XMP
+sidecar, where digiKam's "Read metadata from files" finds them.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from photoplug.adapters.digikam_db import (
     connect_readonly,
     digikam_running,
 )
+from photoplug.adapters.sidecars import SidecarKeywords
 from photoplug.hooks import LocationError, PhotoRef, WriteReport, hookimpl
 
 DB_NAME = "digikam4.db"
@@ -34,10 +36,13 @@ DB_NAME = "digikam4.db"
 class DigikamLibrary:
     """One digiKam collection database."""
 
-    def __init__(self, db_path: Path, force: bool = False) -> None:
+    def __init__(self, db_path: Path, force: bool = False, sidecars: bool = False) -> None:
         self.db_path = db_path
         self.uri = f"digikam:{db_path}"
         self.force = force
+        self.write_sidecars = sidecars
+        # sidecars live beside the photos; their journal beside the database
+        self.sidecars = SidecarKeywords(Path("/"), db_path.with_name("photoplug-sidecars"))
 
     def available(self) -> bool:
         return self.db_path.is_file()
@@ -164,7 +169,20 @@ class DigikamLibrary:
             for word, ids in sorted(by_word.items()):
                 w.link(w.tag(["tags", *word.strip("/").split("/")]), f"photoplug/tags/{word}",
                        ids)
-        return self._write(dry_run, change)
+        report = self._write(dry_run, change)
+        if self.write_sidecars:
+            paths = self.photo_paths(keywords)
+            side = self.sidecars.add({sid: (paths[sid], words) for sid, words in
+                                      keywords.items() if sid in paths}, dry_run)
+            report.changes += side.changes
+            report.errors += side.errors
+        return report
+
+    def photo_paths(self, stable_ids: Collection[str]) -> dict[str, Path]:
+        """Where these images are on this machine (those on mounted roots)."""
+        wanted = set(stable_ids)
+        return {ref.stable_id: ref.path for ref in self.scan()
+                if ref.stable_id in wanted and not ref.offline}
 
     def write_albums(self, albums: Mapping[str, Collection[str]], dry_run: bool
                      ) -> WriteReport:
@@ -179,7 +197,11 @@ class DigikamLibrary:
         return self._write(dry_run, change)
 
     def undo(self, dry_run: bool) -> WriteReport:
-        return self._write(dry_run, lambda w: w.remove_all())
+        report = self._write(dry_run, lambda w: w.remove_all())
+        side = self.sidecars.undo(dry_run)
+        report.changes += side.changes
+        report.errors += side.errors
+        return report
 
 
 def find_database(target: str) -> Path:
@@ -210,9 +232,10 @@ class DigikamAdapter:
     scheme = "digikam"
     description = "a digiKam collection (digikam4.db); tags and smart albums in its database"
 
-    def open(self, target: str, force: bool = False, **_: Any) -> DigikamLibrary:
+    def open(self, target: str, force: bool = False, sidecars: bool = False,
+             **_: Any) -> DigikamLibrary:
         db_path = find_database(target)
-        library = DigikamLibrary(db_path, force=force)
+        library = DigikamLibrary(db_path, force=force, sidecars=sidecars)
         if library.available():
             library._read().close()  # version and format checked up front
         return library

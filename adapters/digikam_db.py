@@ -200,19 +200,19 @@ class Writer:
             self.changes.append(f"create tag {'/'.join([ROOT_TAG, *path][:depth + 1])}")
         return pid
 
-    def link(self, tag_id: int, tag_name: str, image_ids: set[int]) -> None:
-        have = {i for (i,) in self.db.execute("SELECT imageid FROM ImageTags WHERE tagid=?",
+    def _linked(self, tag_id: int) -> set[int]:
+        return {i for (i,) in self.db.execute("SELECT imageid FROM ImageTags WHERE tagid=?",
                                               (tag_id,))}
-        new = sorted(image_ids - have)
+
+    def link(self, tag_id: int, tag_name: str, image_ids: set[int]) -> None:
+        new = sorted(image_ids - self._linked(tag_id))
         self.db.executemany("INSERT INTO ImageTags (imageid, tagid) VALUES (?, ?)",
                             [(i, tag_id) for i in new])
         if new:
             self.changes.append(f"tag {len(new)} photos {tag_name}")
 
     def unlink_others(self, tag_id: int, tag_name: str, image_ids: set[int]) -> None:
-        have = {i for (i,) in self.db.execute("SELECT imageid FROM ImageTags WHERE tagid=?",
-                                              (tag_id,))}
-        gone = sorted(have - image_ids)
+        gone = sorted(self._linked(tag_id) - image_ids)
         self.db.executemany("DELETE FROM ImageTags WHERE imageid=? AND tagid=?",
                             [(i, tag_id) for i in gone])
         if gone:

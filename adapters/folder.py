@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Collection, Iterator, Mapping
 
-from photoplug.adapters.journal import Journal, SidecarEntry
-from photoplug.adapters.xmp import FIELDS, SidecarError, Sidecars, field_values, sha256
+from photoplug.adapters.journal import Journal
+from photoplug.adapters.sidecars import SidecarKeywords
 from photoplug.decode import PHOTO_SUFFIXES
 from photoplug.hooks import LocationError, PhotoRef, WriteReport, hookimpl
 
@@ -31,6 +31,7 @@ class FolderLibrary:
         self.exclude = tuple(exclude)
         self.include_hidden = include_hidden
         self.state_dir = root / STATE_DIR
+        self.sidecars = SidecarKeywords(root, self.state_dir)
 
     def available(self) -> bool:
         return self.root.is_dir()
@@ -89,53 +90,11 @@ class FolderLibrary:
 
     # -- write-back -----------------------------------------------------------------
 
-    def sidecar_for(self, photo: Path) -> Path:
-        """``FILE.EXT.xmp``, unless only the ``FILE.xmp`` form already exists."""
-        long_form = photo.with_name(photo.name + ".xmp")
-        short_form = photo.with_suffix(".xmp")
-        return short_form if short_form.exists() and not long_form.exists() else long_form
-
     def write_keywords(self, keywords: Mapping[str, Collection[str]], dry_run: bool
                        ) -> WriteReport:
-        report = WriteReport(dry_run=dry_run)
-        journal = Journal(self.state_dir)
-        with Sidecars() as sidecars:
-            for stable_id, words in sorted(keywords.items()):
-                photo = self.path_of(stable_id)
-                sidecar = self.sidecar_for(photo)
-                try:
-                    self._add_to_sidecar(sidecars, journal, sidecar, words, report)
-                except (SidecarError, OSError) as exc:
-                    report.errors.append(f"{stable_id}: {exc}")
-        return report
-
-    def _add_to_sidecar(self, sidecars: Sidecars, journal: Journal, sidecar: Path,
-                        words: Collection[str], report: WriteReport) -> None:
-        current = sidecars.read(sidecar)
-        add: dict[str, list[str]] = {f: [] for f in FIELDS}
-        for word in sorted(set(words)):
-            for name, value in field_values(word).items():
-                if value not in current[name] and value not in add[name]:
-                    add[name].append(value)
-        if not any(add.values()):
-            return
-        rel = sidecar.relative_to(self.root).as_posix()
-        report.changes.append(f"{rel}: + " + ", ".join(add["XMP-digiKam:TagsList"]
-                                                        or add["XMP-dc:Subject"]))
-        if report.dry_run:
-            return
-        entry = journal.sidecars.get(rel)
-        if entry is None:
-            existed = sidecar.exists()
-            original = journal.keep_original(sidecar, sha256(sidecar)) if existed else None
-            entry = SidecarEntry(created=not existed, original=original, written=None)
-            journal.sidecars[rel] = entry
-        for name, values in add.items():
-            entry.added.setdefault(name, []).extend(values)
-        journal.save()  # before the write: a crash leaves a record, never an unrecorded change
-        sidecars.edit(sidecar, add, {})
-        entry.written = sha256(sidecar)
-        journal.save()
+        return self.sidecars.add(
+            {stable_id: (self.path_of(stable_id), words) for stable_id, words in
+             keywords.items()}, dry_run)
 
     def write_albums(self, albums: Mapping[str, Collection[str]], dry_run: bool
                      ) -> WriteReport:
@@ -159,14 +118,8 @@ class FolderLibrary:
         return report
 
     def undo(self, dry_run: bool) -> WriteReport:
-        report = WriteReport(dry_run=dry_run)
+        report = self.sidecars.undo(dry_run)
         journal = Journal(self.state_dir)
-        with Sidecars() as sidecars:
-            for rel, entry in sorted(journal.sidecars.items()):
-                try:
-                    self._undo_sidecar(sidecars, journal, self.root / rel, entry, report)
-                except (SidecarError, OSError) as exc:
-                    report.errors.append(f"{rel}: {exc}")
         for album in sorted(journal.albums):
             report.changes.append(f"remove album {album}")
             if not dry_run:
@@ -177,32 +130,6 @@ class FolderLibrary:
                 if leftover.is_dir() and not any(leftover.iterdir()):
                     leftover.rmdir()
         return report
-
-    def _undo_sidecar(self, sidecars: Sidecars, journal: Journal, sidecar: Path,
-                      entry: SidecarEntry, report: WriteReport) -> None:
-        rel = sidecar.relative_to(self.root).as_posix()
-        if not sidecar.exists():
-            return
-        untouched_since = entry.written is not None and sha256(sidecar) == entry.written
-        if untouched_since and entry.created:
-            report.changes.append(f"{rel}: delete (photoplug created it)")
-            if not report.dry_run:
-                sidecar.unlink()
-        elif untouched_since and entry.original:
-            report.changes.append(f"{rel}: restore the original")
-            if not report.dry_run:
-                tmp = sidecar.with_name(f".{os.getpid()}.photoplug-tmp.xmp")
-                shutil.copyfile(journal.original_path(entry.original), tmp)
-                os.replace(tmp, sidecar)
-        else:  # edited since: take out only what photoplug added
-            current = sidecars.read(sidecar)
-            remove = {f: [v for v in vals if v in current.get(f, [])]
-                      for f, vals in entry.added.items()}
-            if any(remove.values()):
-                report.changes.append(f"{rel}: - " + ", ".join(sorted(
-                    {v for vals in remove.values() for v in vals})))
-                if not report.dry_run:
-                    sidecars.edit(sidecar, {}, remove)
 
 
 def album_dirname(name: str) -> str:

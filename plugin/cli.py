@@ -162,13 +162,15 @@ class _SearchCommand(click.Command):
               help="Make the results the album NAME in their host.")
 @click.option("--dry-run", is_flag=True, help="With --add-keyword/--save-album: show what would change.")
 @click.option("--force", is_flag=True, help="Write even while the host (digiKam) is running.")
+@click.option("--sidecars", is_flag=True,
+              help="digiKam: also write the keywords into the photos' XMP sidecars.")
 @common_options
 def search(app: Any, query: str, location: str | None, top: int, add: tuple[str, ...],
            subtract: tuple[str, ...], as_json: bool, paths: bool, null: bool,
            in_album: str | None, with_tags: tuple[str, ...], rating: int | None,
            color_label: str | None, pick_label: str | None, since: str | None,
            until: str | None, keywords: tuple[str, ...], save_album: str | None,
-           dry_run: bool, force: bool) -> None:
+           dry_run: bool, force: bool, sidecars: bool) -> None:
     """Search for QUERY (text, or an image file) in LOCATION, or everywhere indexed.
 
     Weight a query with a prefix, e.g. `2:beach`; combine with `+ Q` and `- Q`.
@@ -207,7 +209,8 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
          f"(model loaded in {(loaded - started) * 1000:.0f} ms)")
     _print_results(results, as_json, paths, null)
     if keywords or save_album:
-        _write_back(app, results, keywords, save_album, dry_run, force)
+        _write_back(app, results, keywords, save_album, dry_run, force=force,
+                    sidecars=sidecars)
 
 
 def _print_results(results: list[SearchResult], as_json: bool, paths: bool, null: bool) -> None:
@@ -230,12 +233,12 @@ def _printable(text: str) -> str:
 
 
 def _write_back(app: Any, results: list[SearchResult], tags: tuple[str, ...],
-                album: str | None, dry_run: bool, force: bool) -> None:
+                album: str | None, dry_run: bool, **options: bool) -> None:
     by_location: dict[str, list[str]] = {}
     for r in results:
         by_location.setdefault(r.location, []).append(r.id)
     for uri, ids in by_location.items():
-        library = app.open(uri, force=force)
+        library = app.open(uri, **options)
         if tags:
             _report(app.write_keywords(library, {i: tags for i in ids}, dry_run))
         if album:

@@ -265,3 +265,35 @@ def test_cli_search_narrowed_by_digikam_tag(toy_cli: Cli, collection) -> None:
     rated = toy_cli.json("search", "a photo", location, "--rating", "5", "--top", "12",
                          model=False)
     assert {r["id"] for r in rated} == {"4", "10"}
+
+
+def test_sidecars_merge_with_digikams_own_and_undo_exactly(collection, tmp_path: Path) -> None:
+    from test_folder_writeback import read_keywords
+    db, _ = collection
+    pictures = tmp_path / "pictures"
+    turtle = pictures / "Nature" / "Animals" / "Turtle.jpg.xmp"
+    volunteer = pictures / "Trains" / "Train Museam Volunteer.jpg.xmp"
+    shutil.copy(FIXTURES / "Turtle.jpg.xmp", turtle)
+    shutil.copy(FIXTURES / "Train Museam Volunteer.jpg.xmp", volunteer)
+    theirs = {p: read_keywords(p) for p in (turtle, volunteer)}
+    originals = {p: p.read_bytes() for p in (turtle, volunteer)}
+    original_db = dump(db)
+
+    library = DigikamAdapter().open(str(db), sidecars=True)
+    report = library.write_keywords({"11": ["beach"], "12": ["beach"], "9": ["bird"]},
+                                    dry_run=False)
+    assert not report.errors, report.errors
+    for sidecar in (turtle, volunteer):
+        now = read_keywords(sidecar)
+        for field, values in theirs[sidecar].items():
+            assert now[field][: len(values)] == values, "a keyword digiKam wrote was dropped"
+        assert "photoplug/beach" in now["XMP-digiKam:TagsList"]
+        assert "photoplug|beach" in now["XMP-lr:HierarchicalSubject"]
+        assert "beach" in now["XMP-dc:Subject"]
+    birds = pictures / "Nature" / "Animals" / "Birds.jpg.xmp"
+    assert read_keywords(birds)["XMP-digiKam:TagsList"] == ["photoplug/bird"]
+
+    library.undo(dry_run=False)
+    assert {p: p.read_bytes() for p in (turtle, volunteer)} == originals
+    assert not birds.exists()
+    assert dump(db) == original_db

@@ -1,0 +1,120 @@
+"""Keywords in XMP sidecars beside photos, journalled so undo reverses exactly them.
+
+Shared by every host that writes sidecars (folders, digiKam's ``--sidecars``). Before a
+sidecar changes, its original is kept and the change recorded; ``undo`` restores an
+untouched sidecar byte for byte, deletes one photoplug created, and from one edited
+since takes out only photoplug's values.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Collection, Mapping
+
+from photoplug.adapters.journal import Journal, SidecarEntry
+from photoplug.adapters.xmp import FIELDS, SidecarError, Sidecars, field_values, sha256
+from photoplug.hooks import WriteReport
+
+
+def sidecar_for(photo: Path) -> Path:
+    """``FILE.EXT.xmp`` (digiKam's and darktable's naming), unless only ``FILE.xmp``
+    (Lightroom's) already exists."""
+    long_form = photo.with_name(photo.name + ".xmp")
+    short_form = photo.with_suffix(".xmp")
+    return short_form if short_form.exists() and not long_form.exists() else long_form
+
+
+class SidecarKeywords:
+    """Sidecars under ``root``, journalled in ``state_dir``."""
+
+    def __init__(self, root: Path, state_dir: Path) -> None:
+        self.root = root
+        self.state_dir = state_dir
+
+    def _rel(self, sidecar: Path) -> str:
+        return os.path.relpath(sidecar, self.root)
+
+    def add(self, photos: Mapping[str, tuple[Path, Collection[str]]], dry_run: bool
+            ) -> WriteReport:
+        """Add keywords to each photo's sidecar (``stable_id -> (photo path, keywords)``)."""
+        report = WriteReport(dry_run=dry_run)
+        journal = Journal(self.state_dir)
+        with Sidecars() as sidecars:
+            for stable_id, (photo, words) in sorted(photos.items()):
+                try:
+                    self._add(sidecars, journal, sidecar_for(photo), words, report)
+                except (SidecarError, OSError) as exc:
+                    report.errors.append(f"{stable_id}: {exc}")
+        return report
+
+    def _add(self, sidecars: Sidecars, journal: Journal, sidecar: Path,
+             words: Collection[str], report: WriteReport) -> None:
+        current = sidecars.read(sidecar)
+        add: dict[str, list[str]] = {f: [] for f in FIELDS}
+        for word in sorted(set(words)):
+            for name, value in field_values(word).items():
+                if value not in current[name] and value not in add[name]:
+                    add[name].append(value)
+        if not any(add.values()):
+            return
+        rel = self._rel(sidecar)
+        report.changes.append(f"{rel}: + " + ", ".join(add["XMP-digiKam:TagsList"]
+                                                        or add["XMP-dc:Subject"]))
+        if report.dry_run:
+            return
+        entry = journal.sidecars.get(rel)
+        if entry is None:
+            existed = sidecar.exists()
+            original = journal.keep_original(sidecar, sha256(sidecar)) if existed else None
+            entry = SidecarEntry(created=not existed, original=original, written=None)
+            journal.sidecars[rel] = entry
+        for name, values in add.items():
+            entry.added.setdefault(name, []).extend(values)
+        journal.save()  # before the write: a crash leaves a record, never an unrecorded change
+        sidecars.edit(sidecar, add, {})
+        entry.written = sha256(sidecar)
+        journal.save()
+
+    def undo(self, dry_run: bool) -> WriteReport:
+        """Reverse every journalled sidecar change; the journal forgets what was undone."""
+        report = WriteReport(dry_run=dry_run)
+        journal = Journal(self.state_dir)
+        with Sidecars() as sidecars:
+            for rel, entry in sorted(journal.sidecars.items()):
+                try:
+                    self._undo(sidecars, journal, self.root / rel, entry, report)
+                except (SidecarError, OSError) as exc:
+                    report.errors.append(f"{rel}: {exc}")
+                    continue
+                if not dry_run:
+                    del journal.sidecars[rel]
+        if not dry_run and journal.file.exists():
+            journal.save()
+        return report
+
+    def _undo(self, sidecars: Sidecars, journal: Journal, sidecar: Path,
+              entry: SidecarEntry, report: WriteReport) -> None:
+        rel = self._rel(sidecar)
+        if not sidecar.exists():
+            return
+        untouched_since = entry.written is not None and sha256(sidecar) == entry.written
+        if untouched_since and entry.created:
+            report.changes.append(f"{rel}: delete (photoplug created it)")
+            if not report.dry_run:
+                sidecar.unlink()
+        elif untouched_since and entry.original:
+            report.changes.append(f"{rel}: restore the original")
+            if not report.dry_run:
+                tmp = sidecar.with_name(f".{os.getpid()}.photoplug-tmp.xmp")
+                shutil.copyfile(journal.original_path(entry.original), tmp)
+                os.replace(tmp, sidecar)
+        else:  # edited since: take out only what photoplug added
+            current = sidecars.read(sidecar)
+            remove = {f: [v for v in vals if v in current.get(f, [])]
+                      for f, vals in entry.added.items()}
+            if any(remove.values()):
+                report.changes.append(f"{rel}: - " + ", ".join(sorted(
+                    {v for vals in remove.values() for v in vals})))
+                if not report.dry_run:
+                    sidecars.edit(sidecar, {}, remove)
