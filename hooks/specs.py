@@ -69,6 +69,14 @@ def photoplug_search(query: Query, store: Any, engine: Any, locations: list[str]
 
 
 @hookspec
+def photoplug_taggers() -> list[Any]:
+    """Return taggers for ``photoplug tag``: objects with a ``name`` and
+    ``tag(ids, vectors, encode_texts) -> {id: keywords}``, where ``vectors`` are the
+    photos' normalised embeddings (rows in ``ids`` order) and ``encode_texts(list)``
+    gives normalised text embeddings of the same model (cached)."""
+
+
+@hookspec
 def photoplug_rerank(query: Query, results: list[SearchResult]) -> list[SearchResult] | None:
     """Post-process results: return a new list (re-ordered, filtered, re-scored) or None.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Collection, Mapping
 
+import numpy as np
 import pluggy
 
 from photoplug.errors import PhotoplugError
@@ -99,6 +100,35 @@ class Photoplug:
         results = self.pm.hook.photoplug_search(query=query, store=self.store, engine=engine,
                                                 locations=uris, top=pool, only=only)
         return apply_rerankers(self.pm, query, results)[:top]
+
+    # -- vectors for albums and tags ---------------------------------------------------
+
+    def _model_id(self, engine: Any) -> int:
+        ident = engine.identity
+        return self.store.model_id(ident.name, ident.pretrained, ident.weights_hash, ident.dim)
+
+    def library_vectors(self, library: Library) -> tuple[Any, np.ndarray, list[tuple]]:
+        """The engine, the normalised embedding matrix and (path, id, location, host_ref)
+        rows of every indexed photo of ``library``."""
+        engine = self.engine(self.model_for([library.uri]))
+        location_id = self.store.location_id(library.uri)
+        if location_id is None:
+            raise PhotoplugError(f"{library.uri} is not indexed: run `photoplug index` first")
+        matrix, rows = self.store.matrix([location_id], self._model_id(engine))
+        return engine, matrix, rows
+
+    def text_vectors(self, engine: Any, texts: list[str]) -> np.ndarray:
+        """Text embeddings, cached in the index per model: a re-sync encodes nothing."""
+        model_id = self._model_id(engine)
+        unique = list(dict.fromkeys(texts))
+        cached = self.store.text_vectors(model_id, unique, engine.identity.dim)
+        missing = [t for t in unique if t not in cached]
+        if missing:
+            fresh = dict(zip(missing, engine.encode_texts(missing)))
+            self.store.put_text_vectors(model_id, fresh)
+            cached.update(fresh)
+        return np.stack([cached[t] for t in texts]) if texts else \
+            np.zeros((0, engine.identity.dim), np.float32)
 
     # -- write-back -----------------------------------------------------------------
 

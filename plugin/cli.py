@@ -104,6 +104,8 @@ def run_index(app: Any, location: str, **options: Any) -> Any:
     finally:
         close()
     note(report.summary())
+    for root in getattr(library, "offline_roots", list)():
+        note(f"album root not mounted, its photos kept offline: {root}")
     return library, report
 
 
@@ -255,6 +257,115 @@ def _report(report: WriteReport) -> None:
         note("nothing to change")
     if report.errors:
         sys.exit(1)
+
+
+# -- smart albums and auto-tags --------------------------------------------------------
+
+def _indexed_library(app: Any, location: str, **options: Any) -> Any:
+    library = app.open(location, **options)
+    if not app.is_indexed(library):
+        note(f"{library.uri} is not indexed yet: indexing it first")
+        run_index(app, location)
+    return library
+
+
+@main.group()
+def albums() -> None:
+    """Smart albums ("beach selfies", "sunsets", ...) defined in a TOML file."""
+
+
+@albums.command("init")
+@click.option("--albums", "albums_file", type=click.Path(dir_okay=False),
+              help="Where to write (default: albums.toml in the user config dir).")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def albums_init(albums_file: str | None, force: bool) -> None:
+    """Write a starter set of everyday albums to edit."""
+    from photoplug.albums import STARTER, default_albums_path, write_starter
+    path = Path(albums_file).expanduser() if albums_file else default_albums_path()
+    try:
+        write_starter(path, force)
+    except PhotoplugError as exc:
+        fail(str(exc))
+    note(f"wrote {len(STARTER)} albums to {path}")
+    click.echo(str(path))
+
+
+@albums.command("sync")
+@click.argument("location")
+@click.option("--albums", "albums_file", type=click.Path(dir_okay=False),
+              help="The album definitions (default: the file `albums init` wrote).")
+@click.option("--dry-run", is_flag=True, help="Show membership and changes; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Membership as JSON.")
+@click.option("--force", is_flag=True, help="Write even while the host (digiKam) is running.")
+@common_options
+def albums_sync(app: Any, location: str, albums_file: str | None, dry_run: bool,
+                as_json: bool, force: bool) -> None:
+    """Fill every album with the photos of LOCATION that belong, and write them back."""
+    from photoplug.albums import default_albums_path, load_albums
+    from photoplug.membership import albums_members
+    definitions = load_albums(Path(albums_file).expanduser() if albums_file
+                              else default_albums_path())
+    library = _indexed_library(app, location, force=force)
+    started = time.perf_counter()
+    engine, matrix, rows = app.library_vectors(library)
+    results = albums_members(definitions, matrix, lambda t: app.text_vectors(engine, t), engine)
+    note(f"{len(definitions)} albums over {len(rows)} photos in "
+         f"{time.perf_counter() - started:.2f} s")
+    if as_json:
+        click.echo(json.dumps([{"album": r.album.name, "threshold": r.threshold,
+                                "members": [{"path": rows[i][0], "id": rows[i][1]}
+                                            for i in r.members]} for r in results],
+                              ensure_ascii=False, indent=1))
+    else:
+        for r in results:
+            examples = ", ".join(Path(rows[i][0]).name for i in r.members[:3])
+            click.echo(f"{len(r.members):>6}  {_printable(r.album.name):<28} {_printable(examples)}")
+    _report(app.write_albums(library, {r.album.name: [rows[i][1] for i in r.members]
+                                       for r in results}, dry_run))
+
+
+@main.command()
+@click.argument("location")
+@click.option("--vocabulary", "vocabularies", multiple=True, type=click.Path(dir_okay=False),
+              help="A vocabulary file (one concept per line); extends the built-in one.")
+@click.option("--only-mine", is_flag=True, help="Use only --vocabulary files, not the "
+                                                 "built-in vocabulary.")
+@click.option("--max-tags", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="At most this many keywords per photo.")
+@click.option("--dry-run", is_flag=True, help="Show the keywords; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Keywords per photo as JSON.")
+@click.option("--force", is_flag=True, help="Write even while the host (digiKam) is running.")
+@common_options
+def tag(app: Any, location: str, vocabularies: tuple[str, ...], only_mine: bool,
+        max_tags: int, dry_run: bool, as_json: bool, force: bool) -> None:
+    """Give each photo of LOCATION keywords from a vocabulary (and installed taggers)."""
+    from photoplug.membership import BUILTIN_VOCABULARY, auto_tags, load_vocabulary
+    if only_mine and not vocabularies:
+        raise PhotoplugError("--only-mine needs at least one --vocabulary FILE")
+    files = [Path(v).expanduser() for v in vocabularies]
+    concepts = [c for f in ([] if only_mine else [BUILTIN_VOCABULARY]) + files
+                for c in load_vocabulary(f)]
+    concepts = list({c.keyword: c for c in concepts}.values())  # later files win
+    library = _indexed_library(app, location, force=force)
+    started = time.perf_counter()
+    engine, matrix, rows = app.library_vectors(library)
+    encode = lambda texts: app.text_vectors(engine, texts)  # noqa: E731
+    keywords: dict[str, list[str]] = {
+        rows[i][1]: words for i, words in enumerate(auto_tags(concepts, matrix, encode,
+                                                              max_tags)) if words}
+    ids = [r[1] for r in rows]
+    for tagger in [t for batch in app.pm.hook.photoplug_taggers() for t in batch]:
+        for sid, words in tagger.tag(ids, matrix, encode).items():
+            keywords.setdefault(sid, [])
+            keywords[sid] += [w for w in words if w not in keywords[sid]]
+    note(f"{len(concepts)} concepts over {len(rows)} photos in "
+         f"{time.perf_counter() - started:.2f} s: {len(keywords)} photos tagged")
+    if as_json:
+        paths = {r[1]: r[0] for r in rows}
+        click.echo(json.dumps([{"path": paths[sid], "id": sid, "keywords": words}
+                               for sid, words in keywords.items()], ensure_ascii=False,
+                              indent=1))
+    _report(app.write_keywords(library, keywords, dry_run))
 
 
 # -- status, forget, undo ------------------------------------------------------------------

@@ -19,7 +19,7 @@ import platformdirs
 
 from photoplug.errors import IndexError_
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE models (
@@ -56,6 +56,14 @@ MIGRATIONS: dict[int, str] = {
         hash TEXT NOT NULL,
         vector BLOB NOT NULL,
         PRIMARY KEY (model_id, hash)
+    ) WITHOUT ROWID;
+    """,
+    2: """
+    CREATE TABLE text_embeddings (
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        text TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (model_id, text)
     ) WITHOUT ROWID;
     """,
 }
@@ -254,6 +262,23 @@ class IndexStore:
     def _drop_orphans(db: sqlite3.Connection) -> None:
         db.execute("DELETE FROM embeddings WHERE hash NOT IN "
                    "(SELECT hash FROM photos WHERE hash IS NOT NULL)")
+
+    def text_vectors(self, model_id: int, texts: list[str], dim: int) -> dict[str, np.ndarray]:
+        """Cached text embeddings of this model (prompts and vocabularies)."""
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(texts), 500):
+            chunk = texts[i:i + 500]
+            for text, blob in self.db.execute(
+                    f"SELECT text, vector FROM text_embeddings WHERE model_id=? AND text IN "
+                    f"({','.join('?' * len(chunk))})", (model_id, *chunk)):
+                found[text] = np.frombuffer(blob, dtype=np.float32).reshape(dim)
+        return found
+
+    def put_text_vectors(self, model_id: int, vectors: dict[str, np.ndarray]) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO text_embeddings(model_id, text, vector) "
+                           "VALUES (?, ?, ?)", [(model_id, t, v.astype(np.float32).tobytes())
+                                                for t, v in vectors.items()])
 
     def matrix(self, location_ids: list[int], model_id: int
                ) -> tuple[np.ndarray, list[tuple[str, str, str, dict[str, Any]]]]:
