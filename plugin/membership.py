@@ -42,8 +42,7 @@ def _example_vectors(album: AlbumDef, engine: object) -> np.ndarray:
             images.append(decode(path.read_bytes(), path, engine.image_size))  # type: ignore
         except (Unreadable, OSError) as exc:
             raise PhotoplugError(f"album {album.name!r}: example {path}: {exc}") from None
-    return engine.encode_images(images) if images else \
-        np.zeros((0, engine.identity.dim), np.float32)  # type: ignore[attr-defined]
+    return engine.encode_images(images)  # type: ignore[attr-defined]
 
 
 def album_scores(albums: Sequence[AlbumDef], matrix: np.ndarray, encode_texts: EncodeTexts,
@@ -52,8 +51,10 @@ def album_scores(albums: Sequence[AlbumDef], matrix: np.ndarray, encode_texts: E
     least as well."""
     columns = []
     for album in albums:
-        positives = np.concatenate([encode_texts(list(album.prompts)),
-                                    _example_vectors(album, engine)])
+        parts = [encode_texts(list(album.prompts))] if album.prompts else []
+        if album.examples:
+            parts.append(_example_vectors(album, engine))
+        positives = np.concatenate(parts)
         score = best_of(matrix, positives)
         if album.negative:
             score = np.where(best_of(matrix, encode_texts(list(album.negative))) >= score,
@@ -133,19 +134,22 @@ def load_vocabulary(path: Path) -> list[Concept]:
 
 def concept_scores(concepts: Sequence[Concept], matrix: np.ndarray,
                    encode_texts: EncodeTexts) -> np.ndarray:
-    """Photos x concepts, all prompts encoded in one (cached) call."""
-    texts = [p for c in concepts for p in c.prompts]
-    vectors = encode_texts(texts)
-    columns, start = [], 0
-    for concept in concepts:
+    """Photos x concepts: all prompts encoded in one (cached) call, all scored in one
+    matrix product (an ensemble is one averaged query, own prompts are kept apart and
+    reduced by maximum)."""
+    vectors = encode_texts([p for c in concepts for p in c.prompts])
+    queries, owner, start = [], [], 0
+    for j, concept in enumerate(concepts):
         block = vectors[start:start + len(concept.prompts)]
         start += len(concept.prompts)
         if concept.ensemble:
             mean = block.mean(axis=0)
-            columns.append(matrix @ (mean / max(np.linalg.norm(mean), 1e-12)))
-        else:
-            columns.append(best_of(matrix, block))
-    return np.stack(columns, axis=1)
+            block = (mean / max(float(np.linalg.norm(mean)), 1e-12))[None, :]
+        queries.append(block)
+        owner += [j] * len(block)
+    scores = matrix @ np.concatenate(queries).T.astype(matrix.dtype)
+    starts = np.flatnonzero(np.r_[True, np.diff(owner) != 0])
+    return np.maximum.reduceat(scores, starts, axis=1)
 
 
 def auto_tags(concepts: Sequence[Concept], matrix: np.ndarray, encode_texts: EncodeTexts,
@@ -159,9 +163,11 @@ def auto_tags(concepts: Sequence[Concept], matrix: np.ndarray, encode_texts: Enc
     thresholds = np.array([c.threshold for c in cuts])
     span = np.array([max(c.upper - c.lower, 1e-6) for c in cuts])
     strength = (scores - thresholds) / span  # comparable across concepts
-    out = []
-    for row in strength:
-        passing = np.flatnonzero(row >= 0)
-        passing = passing[np.argsort(-row[passing], kind="stable")][:max_per_photo]
-        out.append([concepts[j].keyword for j in passing])
-    return out
+    k = min(max_per_photo, strength.shape[1])
+    top = np.argpartition(-strength, k - 1, axis=1)[:, :k]
+    top_strength = np.take_along_axis(strength, top, axis=1)
+    order = np.argsort(-top_strength, axis=1, kind="stable")
+    top, top_strength = (np.take_along_axis(a, order, axis=1) for a in (top, top_strength))
+    keywords = [c.keyword for c in concepts]
+    return [[keywords[j] for j, v in zip(cols, vals) if v >= 0]
+            for cols, vals in zip(top.tolist(), top_strength.tolist())]

@@ -297,3 +297,30 @@ def test_sidecars_merge_with_digikams_own_and_undo_exactly(collection, tmp_path:
     assert {p: p.read_bytes() for p in (turtle, volunteer)} == originals
     assert not birds.exists()
     assert dump(db) == original_db
+
+
+def test_albums_sync_and_tag_end_to_end(toy_cli: Cli, collection, tmp_path: Path) -> None:
+    from test_albums import TOY_ALBUMS, toy_vocabulary
+    db, drawn = collection
+    original = dump(db)
+    location = f"digikam:{db}"
+    albums = tmp_path / "albums.toml"
+    albums.write_text(TOY_ALBUMS)
+    vocabulary = tmp_path / "toy.txt"
+    vocabulary.write_text(toy_vocabulary())
+    toy_cli("albums", "sync", location, "--albums", str(albums))
+    toy_cli("tag", location, "--vocabulary", str(vocabulary), "--only-mine", model=False)
+    after = dump(db)
+    assert set(original) <= set(after)
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+    searches = {n for (n,) in rows(db, "SELECT name FROM Searches WHERE name LIKE 'photoplug%'")}
+    assert searches == {"photoplug: red things", "photoplug: circles"}
+    red = {i for i, cls in drawn if cls.startswith("red ")}
+    assert red, "the fixture draws red shapes for some images"
+    tagged = {i for (i,) in rows(db, "SELECT imageid FROM ImageTags WHERE tagid=?",
+                                 tag_id(db, ROOT_TAG, "albums", "red things"))}
+    assert tagged == red
+    again = toy_cli("albums", "sync", location, "--albums", str(albums), model=False)
+    assert "nothing to change" in again.stderr and dump(db) == after
+    toy_cli("undo", location, model=False)
+    assert dump(db) == original

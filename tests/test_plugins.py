@@ -43,6 +43,20 @@ def photoplug_adapters():
     return [ListAdapter()]
 
 
+class WideTagger:
+    """Tags landscape photos, from the file itself: a tagger needs no CLIP at all."""
+    name = "wide"
+
+    def tag(self, ids, vectors, encode_texts):
+        assert len(ids) == len(vectors) and encode_texts(["x"]).shape[0] == 1
+        return {i: ["wide"] for i in ids if i.startswith("wide")}
+
+
+@hookimpl
+def photoplug_taggers():
+    return [WideTagger()]
+
+
 @hookimpl
 def photoplug_rerank(query, results):
     """Photos whose name says 'boost' go first; each result is marked as seen."""
@@ -78,7 +92,8 @@ def test_third_party_adapter_and_reranker_take_effect(third_party: Cli, tmp_path
     plugins = {p["name"]: p for p in third_party.json("plugins", model=False)}
     assert plugins["listing"]["package"] == "pp-thirdparty"
     assert plugins["listing"]["version"] == "1.2.3"
-    assert set(plugins["listing"]["hooks"]) == {"photoplug_adapters", "photoplug_rerank"}
+    assert set(plugins["listing"]["hooks"]) == {"photoplug_adapters", "photoplug_rerank",
+                                                "photoplug_taggers"}
 
     photos = [draw_photo(tmp_path / "p" / f"{name}.jpg", "red", "circle", seed=n,
                          size=(320, 240))
@@ -95,3 +110,17 @@ def test_third_party_adapter_and_reranker_take_effect(third_party: Cli, tmp_path
     assert all(r["host_ref"]["reranked"] for r in results)
     assert results[0]["location"] == f"listfile:{listing}"
     assert {r["id"] for r in results} == {"item-0", "item-1", "item-2", "item-3"}
+
+
+def test_third_party_tagger_adds_keywords(third_party: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    for n, name in enumerate(["wide-1", "wide-2", "tall"]):
+        draw_photo(folder / f"{name}.jpg", "red", "circle", seed=n, size=(320, 240))
+    vocabulary = tmp_path / "v.txt"
+    vocabulary.write_text("red: a photo of a red circle\n")
+    out = third_party.json("tag", str(folder), "--vocabulary", str(vocabulary),
+                           "--only-mine")
+    tags = {item["id"]: item["keywords"] for item in out}
+    assert "wide" in tags["wide-1.jpg"] and "wide" in tags["wide-2.jpg"]
+    assert "wide" not in tags.get("tall.jpg", [])
+    assert "photoplug/wide" in (folder / "wide-1.jpg.xmp").read_text()
