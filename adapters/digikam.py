@@ -115,6 +115,10 @@ class DigikamLibrary:
                 args.append(until)
             return {str(i) for (i,) in db.execute(" ".join(sql), args)}
 
+    def roots(self) -> list[Path]:
+        with closing(self._read()) as db:
+            return [r.path for r in album_roots(db).values() if r.path is not None]
+
     def offline_roots(self) -> list[str]:
         with closing(self._read()) as db:
             roots = album_roots(db)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Collection, Iterator, Mapping
 
@@ -87,6 +88,27 @@ class FolderLibrary:
     def _problem(self, path: Path, reason: str) -> PhotoRef:
         rel = path.relative_to(self.root).as_posix()
         return PhotoRef(rel + "/", path, 0, 0.0, problem=reason)
+
+    def roots(self) -> list[Path]:
+        """Where this library's files may live (a server serves nothing outside)."""
+        return [self.root]
+
+    def select(self, album: str | None = None, since: str | None = None,
+               until: str | None = None, **unsupported: object) -> set[str]:
+        """Photos in a subfolder (``album``) and modified within a date range."""
+        asked = sorted(k for k, v in unsupported.items() if v)
+        if asked:
+            raise LocationError(f"a plain folder has no {', '.join(asked)} to filter by")
+        prefix = album.strip("/") + "/" if album and album.strip("/") else ""
+        out = set()
+        for ref in self.scan():
+            if ref.problem or not ref.stable_id.startswith(prefix):
+                continue
+            day = time.strftime("%Y-%m-%d", time.localtime(ref.mtime))
+            if (since and day < since) or (until and day > until):
+                continue
+            out.add(ref.stable_id)
+        return out
 
     # -- write-back -----------------------------------------------------------------
 

@@ -149,6 +149,8 @@ class _SearchCommand(click.Command):
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, best first.")
 @click.option("--paths", is_flag=True, help="One absolute path per line.")
 @click.option("--null", "-0", "null", is_flag=True, help="With --paths: end paths with NUL.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False),
+              help="Also write a self-contained contact sheet (thumbnails embedded) here.")
 @click.option("--album", "in_album", metavar="ALBUM",
               help="Only photos in this host album and its sub-albums (digiKam: /Trips/2024).")
 @click.option("--tag", "with_tags", multiple=True, metavar="TAG",
@@ -172,7 +174,7 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
            in_album: str | None, with_tags: tuple[str, ...], rating: int | None,
            color_label: str | None, pick_label: str | None, since: str | None,
            until: str | None, keywords: tuple[str, ...], save_album: str | None,
-           dry_run: bool, force: bool, sidecars: bool) -> None:
+           dry_run: bool, force: bool, sidecars: bool, html_file: str | None) -> None:
     """Search for QUERY (text, or an image file) in LOCATION, or everywhere indexed.
 
     Weight a query with a prefix, e.g. `2:beach`; combine with `+ Q` and `- Q`.
@@ -210,6 +212,10 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
     note(f"{len(results)} results in {(time.perf_counter() - loaded) * 1000:.0f} ms "
          f"(model loaded in {(loaded - started) * 1000:.0f} ms)")
     _print_results(results, as_json, paths, null)
+    if html_file:
+        from photoplug.contact_sheet import contact_sheet
+        Path(html_file).write_text(contact_sheet(query, results), encoding="utf-8")
+        note(f"contact sheet: {Path(html_file).resolve()}")
     if keywords or save_album:
         _write_back(app, results, keywords, save_album, dry_run, force=force,
                     sidecars=sidecars)
@@ -366,6 +372,36 @@ def tag(app: Any, location: str, vocabularies: tuple[str, ...], only_mine: bool,
                                for sid, words in keywords.items()], ensure_ascii=False,
                               indent=1))
     _report(app.write_keywords(library, keywords, dry_run))
+
+
+# -- serve ------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("locations", nargs=-1, required=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (keep it local unless you mean to share).")
+@click.option("--port", type=int, default=0, help="Port (default: a free one).")
+@click.option("--albums", "albums_file", type=click.Path(dir_okay=False),
+              help="Album definitions to list (default: the file `albums init` wrote).")
+@common_options
+def serve(app: Any, locations: tuple[str, ...], host: str, port: int,
+          albums_file: str | None) -> None:
+    """A local search page with thumbnails (and a JSON API) for LOCATIONS."""
+    import socket
+
+    import uvicorn
+
+    from photoplug.web import create_app
+    libraries = [_indexed_library(app, loc) for loc in locations]
+    app.engine(app.model_for([lib.uri for lib in libraries]))  # loaded once, kept warm
+    if port == 0:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+    web = create_app(app, libraries, Path(albums_file).expanduser() if albums_file else None)
+    click.echo(f"http://{host}:{port}/", nl=True)
+    sys.stdout.flush()
+    uvicorn.run(web, host=host, port=port, log_level="warning")
 
 
 # -- status, forget, undo ------------------------------------------------------------------

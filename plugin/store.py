@@ -99,7 +99,8 @@ class IndexStore:
             raise IndexError_(f"no index at {self.path} yet: run `photoplug index LOCATION`")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                      check_same_thread=False)  # callers serialise access
             self.db.execute("PRAGMA foreign_keys = ON")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
@@ -262,6 +263,13 @@ class IndexStore:
     def _drop_orphans(db: sqlite3.Connection) -> None:
         db.execute("DELETE FROM embeddings WHERE hash NOT IN "
                    "(SELECT hash FROM photos WHERE hash IS NOT NULL)")
+
+    def photo_path(self, uri: str, stable_id: str) -> str | None:
+        """The path of an indexed photo, or None: what a server may hand out."""
+        row = self.db.execute("SELECT p.path FROM photos p JOIN locations l ON l.id = "
+                              "p.location_id WHERE l.uri=? AND p.stable_id=? AND "
+                              "p.status='ok'", (uri, stable_id)).fetchone()
+        return row[0] if row else None
 
     def text_vectors(self, model_id: int, texts: list[str], dim: int) -> dict[str, np.ndarray]:
         """Cached text embeddings of this model (prompts and vocabularies)."""
