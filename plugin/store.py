@@ -95,6 +95,8 @@ class IndexStore:
 
     def __init__(self, path: Path, create: bool = True) -> None:
         self.path = Path(path)
+        self._writes = 0
+        self._matrices: dict[Any, Any] = {}
         if not self.path.exists() and not create:
             raise IndexError_(f"no index at {self.path} yet: run `photoplug index LOCATION`")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +135,7 @@ class IndexStore:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+        self._writes += 1
 
     @contextmanager
     def writer(self) -> Iterator[IndexStore]:
@@ -288,10 +291,25 @@ class IndexStore:
                            "VALUES (?, ?, ?)", [(model_id, t, v.astype(np.float32).tobytes())
                                                 for t, v in vectors.items()])
 
+    def _version(self) -> tuple[int, int]:
+        """Changes when anyone (another process too) commits to the index."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0], self._writes
+
     def matrix(self, location_ids: list[int], model_id: int
                ) -> tuple[np.ndarray, list[tuple[str, str, str, dict[str, Any]]]]:
         """Every embedded photo of these locations as a float32 matrix (rows normalised),
-        with (path, stable_id, location, host_ref) per row."""
+        with (path, stable_id, location, host_ref) per row; kept in memory until the
+        index changes, so a warm search is only the matrix product."""
+        key = (tuple(location_ids), model_id)
+        cached = self._matrices.get(key)
+        if cached and cached[0] == self._version():
+            return cached[1], cached[2]
+        mat, rows = self._load_matrix(location_ids, model_id)
+        self._matrices = {key: (self._version(), mat, rows)}
+        return mat, rows
+
+    def _load_matrix(self, location_ids: list[int], model_id: int
+                     ) -> tuple[np.ndarray, list[tuple[str, str, str, dict[str, Any]]]]:
         marks = ",".join("?" * len(location_ids))
         rows = self.db.execute(f"""
             SELECT p.path, p.stable_id, l.uri, p.host_ref, e.vector
