@@ -50,8 +50,7 @@ class Photoplug:
         """The model to use: the one asked for, else the one these locations were indexed with."""
         if self.explicit:
             return self.requested
-        recorded = {(loc["model"], loc["pretrained"]) for loc in self.store.locations()
-                    if loc["location"] in uris and loc["model"]}
+        recorded = self.store.models_of(uris)
         if len(recorded) > 1:
             raise PhotoplugError("these locations were indexed with different models; "
                                  "pick one with --model")
@@ -79,7 +78,7 @@ class Photoplug:
 
     def search_scope(self, locations: list[str] | None) -> list[str]:
         """The locations a search covers: those given, else every indexed one."""
-        return locations or [loc["location"] for loc in self.store.locations()]
+        return locations or self.store.uris()
 
     def search(self, query: Query, locations: list[str] | None = None, top: int = 10,
                only: Mapping[str, Collection[str]] | None = None) -> list[SearchResult]:

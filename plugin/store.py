@@ -185,6 +185,16 @@ class IndexStore:
         with self.transaction() as db:
             db.execute(f"UPDATE locations SET {cols} WHERE id=?", (*fields.values(), location_id))
 
+    def uris(self) -> list[str]:
+        return [u for (u,) in self.db.execute("SELECT uri FROM locations ORDER BY uri")]
+
+    def models_of(self, uris: list[str]) -> set[tuple[str, str]]:
+        """The (name, pretrained) each of these locations was last indexed with."""
+        marks = ",".join("?" * len(uris))
+        return set(self.db.execute(
+            f"SELECT m.name, m.pretrained FROM locations l JOIN models m ON m.id = l.model_id"
+            f" WHERE l.uri IN ({marks})", uris).fetchall())
+
     def locations(self) -> list[dict[str, Any]]:
         """Every location with its model and counts, for ``status``."""
         rows = self.db.execute("""
