@@ -31,7 +31,6 @@ class Cut:
     upper: float
     lower: float
     lower_spread: float
-    members_expected: float
 
     @property
     def bimodal(self) -> bool:
@@ -70,7 +69,7 @@ def calibrate(scores: np.ndarray) -> list[Cut]:
         scores = scores[np.sort(pick)]
     n = scores.shape[0]
     if n < 4:  # too few photos to tell two groups apart: only the very top
-        return [Cut(float(c.max()), float(c.max()), float(c.min()), 0.0, 1.0)
+        return [Cut(float(c.max()), float(c.max()), float(c.min()), 0.0)
                 for c in scores.T]
     resp = _initial_split(scores).astype(np.float32)
     scores = scores.astype(np.float32)  # EM in single precision: ample for a cut
@@ -94,9 +93,8 @@ def calibrate(scores: np.ndarray) -> list[Cut]:
         upper, lower = max(m_hi[j], m_lo[j]), min(m_hi[j], m_lo[j])
         spread = float(np.sqrt(v_lo[j] if m_hi[j] >= m_lo[j] else v_hi[j]))
         threshold = upper - DROP * (upper - lower)
-        cut = Cut(float(threshold), float(upper), float(lower), spread,
-                  float(w_hi[j] * n if m_hi[j] >= m_lo[j] else (1 - w_hi[j]) * n))
+        cut = Cut(float(threshold), float(upper), float(lower), spread)
         if not cut.bimodal:  # no group stands out: nothing is a member
-            cut = Cut(float("inf"), cut.upper, cut.lower, spread, 0.0)
+            cut = Cut(float("inf"), cut.upper, cut.lower, spread)
         cuts.append(cut)
     return cuts

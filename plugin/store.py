@@ -217,10 +217,6 @@ class IndexStore:
         return self.db.execute("SELECT path, reason FROM photos WHERE location_id=? AND "
                                "status='skipped' ORDER BY path", (location_id,)).fetchall()
 
-    def model_of(self, model_id: int) -> tuple[str, str, str]:
-        return self.db.execute("SELECT name, pretrained, weights_hash FROM models WHERE id=?",
-                               (model_id,)).fetchone()
-
     def forget(self, location_id: int) -> int:
         """Drop a location and its photos; embeddings no photo uses any more go too."""
         with self.transaction() as db:
