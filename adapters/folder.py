@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Collection, Iterator, Mapping
+from typing import Any, Callable, Collection, Iterator, Mapping
 
 from photoplug.adapters.journal import Journal
 from photoplug.adapters.sidecars import SidecarKeywords
@@ -48,46 +48,11 @@ class FolderLibrary:
 
     def scan(self) -> Iterator[PhotoRef]:
         """Every photo file; symbolic links followed, loops and repeats visited once."""
-        seen_dirs: set[tuple[int, int]] = set()
-        stack = [self.root]
-        while stack:
-            folder = stack.pop()
-            try:
-                st = folder.stat()
-                if (st.st_dev, st.st_ino) in seen_dirs:
-                    continue
-                seen_dirs.add((st.st_dev, st.st_ino))
-                entries = sorted(os.scandir(folder), key=lambda e: e.name)
-            except OSError as exc:
-                yield self._problem(folder, f"folder unreadable: {exc.strerror or exc}")
-                continue
-            for entry in entries:
-                rel = Path(entry.path).relative_to(self.root).as_posix()
-                if self._excluded(rel, entry.name):
-                    continue
-                try:
-                    if entry.is_dir(follow_symlinks=True):
-                        stack.append(Path(entry.path))
-                        continue
-                except OSError:
-                    pass
-                if Path(entry.name).suffix.lower() not in PHOTO_SUFFIXES:
-                    continue
-                yield self._photo(Path(entry.path), rel)
-
-    def _photo(self, path: Path, rel: str) -> PhotoRef:
-        try:
-            st = path.stat()
-        except OSError as exc:
-            reason = "broken symbolic link" if path.is_symlink() else f"unreadable: {exc.strerror}"
-            return PhotoRef(rel, path, 0, 0.0, problem=reason)
-        if not path.is_file():
-            return PhotoRef(rel, path, 0, st.st_mtime, problem="not a regular file")
-        return PhotoRef(rel, path, st.st_size, st.st_mtime)
-
-    def _problem(self, path: Path, reason: str) -> PhotoRef:
-        rel = path.relative_to(self.root).as_posix()
-        return PhotoRef(rel + "/", path, 0, 0.0, problem=reason)
+        for path, rel, problem in walk_files(self.root, self._excluded):
+            if problem:
+                yield PhotoRef(rel + "/", path, 0, 0.0, problem=problem)
+            elif path.suffix.lower() in PHOTO_SUFFIXES:
+                yield photo_ref(path, rel)
 
     def roots(self) -> list[Path]:
         """Where this library's files may live (a server serves nothing outside)."""
@@ -152,6 +117,52 @@ class FolderLibrary:
                 if leftover.is_dir() and not any(leftover.iterdir()):
                     leftover.rmdir()
         return report
+
+
+def walk_files(root: Path, excluded: Callable[[str, str], bool]
+               ) -> Iterator[tuple[Path, str, str | None]]:
+    """``(path, relative path, problem)`` for every file under ``root`` that ``excluded(rel,
+    name)`` keeps, in a stable order; symbolic links followed, loops visited once. A folder
+    that cannot be read comes out with its problem and the walk goes on."""
+    seen_dirs: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = folder.stat()
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            yield folder, folder.relative_to(root).as_posix(), \
+                f"folder unreadable: {exc.strerror or exc}"
+            continue
+        for entry in entries:
+            rel = Path(entry.path).relative_to(root).as_posix()
+            if excluded(rel, entry.name):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    stack.append(Path(entry.path))
+                    continue
+            except OSError:
+                pass
+            yield Path(entry.path), rel, None
+
+
+def photo_ref(path: Path, stable_id: str, host_ref: dict[str, Any] | None = None
+              ) -> PhotoRef:
+    """A file as a PhotoRef, with the reason it cannot be read when it cannot."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        reason = "broken symbolic link" if path.is_symlink() else f"unreadable: {exc.strerror}"
+        return PhotoRef(stable_id, path, 0, 0.0, host_ref or {}, problem=reason)
+    if not path.is_file():
+        return PhotoRef(stable_id, path, 0, st.st_mtime, host_ref or {},
+                        problem="not a regular file")
+    return PhotoRef(stable_id, path, st.st_size, st.st_mtime, host_ref or {})
 
 
 def album_dirname(name: str) -> str:

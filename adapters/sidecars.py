@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Collection, Mapping
+from typing import Callable, Collection, Mapping
 
 from photoplug.adapters.journal import Journal, SidecarEntry
 from photoplug.adapters.xmp import FIELDS, SidecarError, Sidecars, field_values, sha256
@@ -26,11 +26,15 @@ def sidecar_for(photo: Path) -> Path:
 
 
 class SidecarKeywords:
-    """Sidecars under ``root``, journalled in ``state_dir``."""
+    """Sidecars under ``root``, journalled in ``state_dir``: keywords go into ``fields``,
+    in the sidecar ``naming`` picks for a photo."""
 
-    def __init__(self, root: Path, state_dir: Path) -> None:
+    def __init__(self, root: Path, state_dir: Path, fields: tuple[str, ...] = FIELDS,
+                 naming: Callable[[Path], Path] = sidecar_for) -> None:
         self.root = root
         self.state_dir = state_dir
+        self.fields = fields
+        self.naming = naming
 
     def _rel(self, sidecar: Path) -> str:
         return os.path.relpath(sidecar, self.root)
@@ -43,24 +47,25 @@ class SidecarKeywords:
         with Sidecars() as sidecars:
             for stable_id, (photo, words) in sorted(photos.items()):
                 try:
-                    self._add(sidecars, journal, sidecar_for(photo), words, report)
+                    self._add(sidecars, journal, self.naming(photo), words, report)
                 except (SidecarError, OSError) as exc:
                     report.errors.append(f"{stable_id}: {exc}")
         return report
 
     def _add(self, sidecars: Sidecars, journal: Journal, sidecar: Path,
              words: Collection[str], report: WriteReport) -> None:
-        current = sidecars.read(sidecar)
-        add: dict[str, list[str]] = {f: [] for f in FIELDS}
+        current = sidecars.read(sidecar, self.fields)
+        add: dict[str, list[str]] = {f: [] for f in self.fields}
         for word in sorted(set(words)):
-            for name, value in field_values(word).items():
+            for name, value in field_values(word, self.fields).items():
                 if value not in current[name] and value not in add[name]:
                     add[name].append(value)
         if not any(add.values()):
             return
         rel = self._rel(sidecar)
-        report.changes.append(f"{rel}: + " + ", ".join(add["XMP-digiKam:TagsList"]
-                                                        or add["XMP-dc:Subject"]))
+        shown = add.get("XMP-digiKam:TagsList") or add.get("XMP-lr:HierarchicalSubject") \
+            or add["XMP-dc:Subject"]
+        report.changes.append(f"{rel}: + " + ", ".join(shown))
         if report.dry_run:
             return
         entry = journal.sidecars.get(rel)
@@ -110,7 +115,7 @@ class SidecarKeywords:
                 shutil.copyfile(journal.original_path(entry.original), tmp)
                 os.replace(tmp, sidecar)
         else:  # edited since: take out only what photoplug added
-            current = sidecars.read(sidecar)
+            current = sidecars.read(sidecar, tuple(entry.added))
             remove = {f: [v for v in vals if v in current.get(f, [])]
                       for f, vals in entry.added.items()}
             if any(remove.values()):

@@ -25,14 +25,15 @@ class SidecarError(Exception):
     """exiftool could not read or write a sidecar (broken XML, say); it was left untouched."""
 
 
-def field_values(keyword: str) -> dict[str, str]:
-    """The value each XMP field gets for one photoplug keyword."""
+def field_values(keyword: str, fields: tuple[str, ...] = FIELDS) -> dict[str, str]:
+    """The value each of ``fields`` gets for one photoplug keyword."""
     leaf = keyword.replace("|", "/").strip("/")
-    return {
+    values = {
         "XMP-dc:Subject": leaf.rsplit("/", 1)[-1],
         "XMP-lr:HierarchicalSubject": f"{NAMESPACE}|{leaf.replace('/', '|')}",
         "XMP-digiKam:TagsList": f"{NAMESPACE}/{leaf}",
     }
+    return {f: values[f] for f in fields}
 
 
 def sha256(path: Path) -> str | None:
@@ -62,13 +63,13 @@ class Sidecars:
             shutil.copyfile(sidecar, scratch)
         return scratch
 
-    def read(self, sidecar: Path) -> dict[str, list[str]]:
-        """The values of photoplug's three fields (all keywords, the user's too)."""
+    def read(self, sidecar: Path, fields: tuple[str, ...] = FIELDS) -> dict[str, list[str]]:
+        """The values of keyword ``fields`` (all keywords, the user's too)."""
         if not sidecar.exists():
-            return {f: [] for f in FIELDS}
+            return {f: [] for f in fields}
         scratch = self._scratch(sidecar)
         try:
-            out = self._et.execute_json("-struct", "-G0:1", *[f"-{f}" for f in FIELDS],
+            out = self._et.execute_json("-struct", "-G0:1", *[f"-{f}" for f in fields],
                                         str(scratch))[0]
         except (ExifToolException, ValueError, IndexError) as exc:
             raise SidecarError(f"{sidecar.name}: exiftool cannot read it ({exc})") from None
@@ -76,7 +77,7 @@ class Sidecars:
                 "XMP" not in self._et.execute("-FileType", str(scratch)):
             raise SidecarError(f"{sidecar.name}: not a readable XMP file")
         values: dict[str, list[str]] = {}
-        for name in FIELDS:
+        for name in fields:
             group, tag = name.split(":")
             raw = out.get(f"XMP:{group}:{tag}", [])
             values[name] = [str(v) for v in (raw if isinstance(raw, list) else [raw])]
