@@ -422,6 +422,7 @@ def status(app: Any, location: str | None, as_json: bool) -> None:
             raise PhotoplugError(f"{uri} is not in the index {app.index_path}")
     if as_json:
         for r in rows:
+            r["notes"] = _library_notes(app, r["location"])
             r["skipped_files"] = [{"path": p, "reason": why}
                                   for p, why in app.store.skipped(r["id"])] if location else None
         click.echo(json.dumps({"index": str(app.index_path), "locations": rows}, indent=1))
@@ -435,9 +436,20 @@ def status(app: Any, location: str | None, as_json: bool) -> None:
         click.echo(f"{_printable(r['location'])}\n  {state}; model {model}; indexed {when}\n"
                    f"  {r['indexed']} photos searchable, {r['pending']} pending, "
                    f"{r['skipped']} skipped")
+        for line in _library_notes(app, r["location"]):
+            click.echo(f"  {line}")
         if location:
             for path, why in app.store.skipped(r["id"]):
                 click.echo(f"    skipped {_printable(path)}: {why}")
+
+
+def _library_notes(app: Any, uri: str) -> list[str]:
+    """What the host adapter has to say about a location (how photos are identified...)."""
+    try:
+        library = app.open(uri)
+    except LocationError:
+        return []
+    return list(getattr(library, "notes", list)())
 
 
 @main.command()
