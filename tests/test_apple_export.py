@@ -11,6 +11,7 @@ from apple_fixtures import CAFE, UUIDS, osxphotos_database, photos_export, user_
 from conftest import Cli
 from test_folder_writeback import read_keywords, snapshot
 from photoplug.adapters.apple_export import AppleExportAdapter, AppleExportLibrary
+from photoplug.hooks import LocationError
 
 U1, U2, U3, U4 = (UUIDS[k] for k in ["2024/06/01/IMG_0001.HEIC", "2024/06/01/IMG_0002.JPG",
                                       "2024/06/02/IMG_0003.heic", "2024/06/02/IMG_0004.JPG"])
@@ -180,3 +181,14 @@ def test_index_search_write_undo_from_the_cli(toy_cli: Cli, built, tmp_path: Pat
     for name in ("photoplug-undo.json", "photoplug-undo.applescript"):
         after.pop(name)
     assert after == before
+
+
+def test_undo_dry_run_writes_nothing_and_a_bad_database_is_named(export) -> None:
+    export.write_keywords({U1: ["beach"]}, dry_run=False)
+    written = snapshot(export.root)
+    dry = export.undo(dry_run=True)
+    assert any("photoplug-undo.applescript" in c for c in dry.changes)
+    assert snapshot(export.root) == written
+    (export.root / ".osxphotos_export.db").write_bytes(b"not sqlite" * 100)
+    with pytest.raises(LocationError, match="osxphotos export database"):
+        list(export.scan())
