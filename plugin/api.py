@@ -15,6 +15,8 @@ from photoplug.errors import PhotoplugError
 from photoplug.hooks import Library, LocationError, Query, SearchResult, WriteReport
 from photoplug.plugins import apply_rerankers, get_plugin_manager, open_library
 from photoplug.store import IndexStore, default_index_path
+from photoplug.text_engine import TextEngine
+from photoplug.text_tower import TextTower, cache_folder
 from photoplug.weights import ModelSpec
 
 
@@ -31,6 +33,7 @@ class Photoplug:
         self.pm = pm or get_plugin_manager()
         self._store: IndexStore | None = None
         self._engines: dict[ModelSpec, Any] = {}
+        self._text_engines: dict[ModelSpec, Any] = {}
 
     @property
     def store(self) -> IndexStore:
@@ -65,6 +68,26 @@ class Photoplug:
                 device=self.device)
         return self._engines[spec]
 
+    def search_engine(self, uris: list[str]) -> Any:
+        """The engine for searching ``uris``: the model's saved numpy text tower when the
+        built-in backend made it (no torch import, the full model loaded only if an image
+        query needs it), else the full engine."""
+        spec = self.model_for(uris)
+        backends = [i.plugin_name for i in self.pm.hook.photoplug_load_model.get_hookimpls()]
+        if spec in self._engines or backends != ["clip"]:
+            return self.engine(spec)
+        if spec not in self._text_engines:
+            recorded = self.store.identities_of(uris)
+            identity = recorded.pop() if len(recorded) == 1 else None
+            tower = TextTower.load(cache_folder(identity.weights_hash)) if identity and (
+                identity.name, identity.pretrained) == (spec.name, spec.recorded_pretrained) \
+                else None
+            if tower is None:
+                return self.engine(spec)
+            self._text_engines[spec] = TextEngine(spec, identity, tower,
+                                                  lambda: self.engine(spec))
+        return self._text_engines[spec]
+
     # -- index and search -----------------------------------------------------------
 
     def index(self, library: Library, progress: Any = None) -> Any:
@@ -73,8 +96,11 @@ class Photoplug:
         if not library.available() and not self.is_indexed(library):
             raise LocationError(f"{library.uri} does not exist (or is not mounted)")
         engine = self.engine(self.model_for([library.uri]))
-        return self.pm.hook.photoplug_index(library=library, store=self.store, engine=engine,
-                                            progress=progress)
+        report = self.pm.hook.photoplug_index(library=library, store=self.store, engine=engine,
+                                              progress=progress)
+        if hasattr(engine, "text_tower"):
+            engine.text_tower()  # saved now, so the next search starts without torch
+        return report
 
     def search_scope(self, locations: list[str] | None) -> list[str]:
         """The locations a search covers: those given, else every indexed one."""
@@ -89,7 +115,7 @@ class Photoplug:
         uris = self.search_scope(locations)
         if not uris:
             return []
-        engine = self.engine(self.model_for(uris))
+        engine = self.search_engine(uris)
         ident = engine.identity
         if self.store.find_model_id(ident.name, ident.pretrained, ident.weights_hash) is None:
             raise PhotoplugError(f"nothing here was indexed with {engine.spec.label}; run "

@@ -206,7 +206,7 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
     started = time.perf_counter()
     scope = app.search_scope(locations)
     if scope:
-        app.engine(app.model_for(scope))
+        app.search_engine(scope)
     loaded = time.perf_counter()
     results = app.search(parsed, locations, top, only=only)
     note(f"{len(results)} results in {(time.perf_counter() - loaded) * 1000:.0f} ms "
@@ -393,7 +393,7 @@ def serve(app: Any, locations: tuple[str, ...], host: str, port: int,
 
     from photoplug.web import create_app
     libraries = [_indexed_library(app, loc) for loc in locations]
-    app.engine(app.model_for([lib.uri for lib in libraries]))  # loaded once, kept warm
+    app.search_engine([lib.uri for lib in libraries])  # loaded once, kept warm
     if port == 0:
         with socket.socket() as probe:
             probe.bind((host, 0))

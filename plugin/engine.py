@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -15,7 +14,9 @@ import torch
 from PIL import Image
 
 from photoplug.errors import PhotoplugError
-from photoplug.weights import ModelSpec, file_digest, find_checkpoint, hub_offline, network_allowed
+from photoplug.text_tower import TextTower, cache_folder
+from photoplug.weights import (ModelIdentity, ModelSpec, file_digest, find_checkpoint,
+                               hub_offline, network_allowed)
 
 def pick_device(device: str) -> str:
     """Resolve ``auto`` to the best available device; refuse one that is not there."""
@@ -33,16 +34,6 @@ def pick_device(device: str) -> str:
     return device
 
 
-@dataclass(frozen=True)
-class ModelIdentity:
-    """What the index records about the model that made an embedding."""
-
-    name: str
-    pretrained: str
-    weights_hash: str
-    dim: int
-
-
 class Engine:
     """A loaded open_clip model with L2-normalised image and text encoders."""
 
@@ -58,6 +49,21 @@ class Engine:
         with torch.inference_mode():
             dim = model.encode_text(tokenizer(["x"]).to(device)).shape[-1]
         self.identity = ModelIdentity(spec.name, spec.recorded_pretrained, weights_hash, int(dim))
+        self._tower: TextTower | None | bool = False  # False: not made yet
+
+    def text_tower(self) -> TextTower | None:
+        """The numpy copy of the text tower (kept on disk for torch-free searches), or None
+        for a model it cannot copy exactly; made once."""
+        if self._tower is False:
+            folder = cache_folder(self.identity.weights_hash)
+            self._tower = TextTower.load(folder) or TextTower.from_model(self.model,
+                                                                         self.tokenizer)
+            if self._tower is not None and not folder.exists():
+                try:
+                    self._tower.save(folder)
+                except OSError:
+                    pass  # a read-only cache only costs the next search its torch import
+        return self._tower
 
     @torch.inference_mode()
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
@@ -71,7 +77,11 @@ class Engine:
 
     @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode text queries; one row per text."""
+        """Encode text queries; one row per text (over real tokens only, where the text
+        tower has a numpy copy)."""
+        tower = self.text_tower()
+        if tower is not None:
+            return tower.encode(list(texts))
         tokens = self.tokenizer(list(texts)).to(self.device)
         return _normalise(self.model.encode_text(tokens))
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Collection, Mapping, Sequence
 
 import numpy as np
 
 from photoplug.decode import Unreadable, decode
-from photoplug.engine import Engine
 from photoplug.errors import PhotoplugError
 from photoplug.hooks import Query, QueryTerm, SearchResult
 from photoplug.store import IndexStore
+
+if TYPE_CHECKING:
+    from photoplug.engine import Engine
 
 _WEIGHT = re.compile(r"^(\d+(?:\.\d*)?|\.\d+):(.+)$", re.S)
 

@@ -18,6 +18,7 @@ import numpy as np
 import platformdirs
 
 from photoplug.errors import IndexError_
+from photoplug.weights import ModelIdentity
 
 SCHEMA_VERSION = 2
 MIGRATIONS: dict[int, str] = {
@@ -194,6 +195,13 @@ class IndexStore:
         return set(self.db.execute(
             f"SELECT m.name, m.pretrained FROM locations l JOIN models m ON m.id = l.model_id"
             f" WHERE l.uri IN ({marks})", uris).fetchall())
+
+    def identities_of(self, uris: list[str]) -> set[ModelIdentity]:
+        """The exact models (weights hash included) these locations were last indexed with."""
+        marks = ",".join("?" * len(uris))
+        return {ModelIdentity(*row) for row in self.db.execute(
+            f"SELECT m.name, m.pretrained, m.weights_hash, m.dim FROM locations l JOIN models m"
+            f" ON m.id = l.model_id WHERE l.uri IN ({marks})", uris)}
 
     def locations(self) -> list[dict[str, Any]]:
         """Every location with its model and counts, for ``status``."""

@@ -85,6 +85,16 @@ class ModelSpec:
         return f"photoplug models download {self.name} --pretrained {self.pretrained}"
 
 
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What the index records about the model that made an embedding."""
+
+    name: str
+    pretrained: str
+    weights_hash: str
+    dim: int
+
+
 @contextlib.contextmanager
 def hub_offline(offline: bool) -> Iterator[None]:
     """Switch huggingface_hub's offline mode for the duration (it is read per call)."""
