@@ -100,7 +100,20 @@ class Photoplug:
                                               progress=progress)
         if hasattr(engine, "text_tower"):
             engine.text_tower()  # saved now, so the next search starts without torch
+        self._warm_vectors(library.uri, engine)
         return report
+
+    def _warm_vectors(self, uri: str, engine: Any) -> None:
+        """Write the search matrix caches a next search will want: this location's and,
+        when every location shares this model, the all-locations one."""
+        model_id = self._model_id(engine)
+        scopes = [[uri]]
+        if self.store.identities_of(self.store.uris()) == {engine.identity}:
+            scopes.append(self.store.uris())
+        for scope in scopes:
+            ids = [i for i in map(self.store.location_id, scope) if i is not None]
+            if ids:
+                self.store.vectors(ids, model_id)
 
     def search_scope(self, locations: list[str] | None) -> list[str]:
         """The locations a search covers: those given, else every indexed one."""

@@ -1,4 +1,5 @@
-"""Queries (rclip's grammar) and exact search over the index's embeddings.
+"""Queries (rclip's grammar) and search over the index's embeddings: exact, or above
+``APPROXIMATE_ABOVE`` photos through an approximate index (``ann.py``).
 
 A query is text, or an image when it names an existing file; ``--add``/``+`` and
 ``--subtract``/``-`` combine more, and a ``2.5:`` prefix weights one. The combined vector
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Collection, Mapping, Sequence
 
 import numpy as np
 
+from photoplug.ann import APPROXIMATE_ABOVE
 from photoplug.decode import Unreadable, decode
 from photoplug.errors import PhotoplugError
 from photoplug.hooks import Query, QueryTerm, SearchResult
@@ -80,20 +82,27 @@ def top_k(matrix: np.ndarray, vector: np.ndarray, k: int) -> tuple[np.ndarray, n
 
 def search(query: Query, store: IndexStore, engine: Engine, locations: list[str], top: int,
            only: Mapping[str, Collection[str]] | None = None) -> list[SearchResult]:
-    """Exact cosine search over the embeddings ``engine``'s model made for ``locations``
-    (limited to ``only``'s stable ids where it names a location)."""
+    """Cosine search over the embeddings ``engine``'s model made for ``locations`` (limited
+    to ``only``'s stable ids where it names a location): exact, or approximate for a large
+    unfiltered library."""
     ident = engine.identity
     model_id = store.find_model_id(ident.name, ident.pretrained, ident.weights_hash)
     location_ids = [i for i in (store.location_id(uri) for uri in locations) if i is not None]
     if model_id is None or not location_ids:
         return []
-    matrix, rows = store.matrix(location_ids, model_id)
+    matrix, ids = store.vectors(location_ids, model_id)
     if only:
-        allowed = {(uri, str(sid)) for uri, ids in only.items() for sid in ids}
-        keep = [i for i, row in enumerate(rows) if row[2] not in only or (row[2], row[1])
-                in allowed]
-        matrix, rows = matrix[keep], [rows[i] for i in keep]
-    best, scores = top_k(matrix, query_vector(query, engine), top)
-    return [SearchResult(path=Path(rows[i][0]), score=float(s), id=rows[i][1],
-                         location=rows[i][2], host_ref=rows[i][3])
-            for i, s in zip(best, scores)]
+        keys = store.keys(location_ids)
+        allowed = {keys[(uri, str(sid))] for uri, sids in only.items() for sid in sids
+                   if (uri, str(sid)) in keys}
+        unfiltered = {pid for (uri, _), pid in keys.items() if uri not in only}
+        keep = np.flatnonzero(np.isin(ids, np.fromiter(allowed | unfiltered, np.int64)))
+        matrix, ids = matrix[keep], ids[keep]
+    vector = query_vector(query, engine)
+    if not only and len(ids) >= APPROXIMATE_ABOVE:
+        best, scores = store.approximate(location_ids, model_id).search(matrix, vector, top)
+    else:
+        best, scores = top_k(matrix, vector, top)
+    rows = store.rows(ids[best])
+    return [SearchResult(path=Path(row[0]), score=float(s), id=row[1], location=row[2],
+                         host_ref=row[3]) for row, s in zip(rows, scores) if row]

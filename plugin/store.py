@@ -6,13 +6,14 @@ encoded twice and vectors of different models never mix. Photos are rows per loc
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import platformdirs
@@ -20,7 +21,7 @@ import platformdirs
 from photoplug.errors import IndexError_
 from photoplug.weights import ModelIdentity
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE models (
@@ -67,6 +68,15 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (model_id, text)
     ) WITHOUT ROWID;
     """,
+    # a counter every change to photos or embeddings bumps (any writer, any process):
+    # the vector cache files beside the index are valid for one value of it
+    3: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta VALUES ('generation', 0);
+    """ + "".join(f"""
+    CREATE TRIGGER {table}_{op.lower()}_bumps AFTER {op} ON {table}
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+    """ for table in ("photos", "embeddings") for op in ("INSERT", "UPDATE", "DELETE")),
 }
 
 
@@ -96,8 +106,8 @@ class IndexStore:
 
     def __init__(self, path: Path, create: bool = True) -> None:
         self.path = Path(path)
-        self._writes = 0
         self._matrices: dict[Any, Any] = {}
+        self._approximate: dict[Any, Any] = {}
         if not self.path.exists() and not create:
             raise IndexError_(f"no index at {self.path} yet: run `photoplug index LOCATION`")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +146,6 @@ class IndexStore:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
-        self._writes += 1
 
     @contextmanager
     def writer(self) -> Iterator[IndexStore]:
@@ -305,34 +314,128 @@ class IndexStore:
                            "VALUES (?, ?, ?)", [(model_id, t, v.astype(np.float32).tobytes())
                                                 for t, v in vectors.items()])
 
-    def _version(self) -> tuple[int, int]:
-        """Changes when anyone (another process too) commits to the index."""
-        return self.db.execute("PRAGMA data_version").fetchone()[0], self._writes
+    # -- the search matrix: float32, memory-mapped from a cache file beside the index --
+
+    def generation(self) -> int:
+        """Changes whenever any process changes photos or embeddings."""
+        return self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
+
+    def cache_dir(self) -> Path:
+        return self.path.with_name(self.path.name + ".cache")
+
+    def vectors(self, location_ids: list[int], model_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every embedded photo of these locations as a float32 matrix (rows normalised)
+        and the photo ids of its rows. Memory-mapped from ``INDEX.cache/``, rebuilt from
+        the index's float16 vectors when the index has changed since; kept open in memory
+        until then, so a warm search is only the matrix product."""
+        key = (tuple(sorted(location_ids)), model_id)
+        generation = self.generation()
+        cached = self._matrices.get(key)
+        if cached and cached[0] == generation:
+            return cached[1], cached[2]
+        stem = self._cache_stem(key)
+        files = self.cache_dir() / f"{stem}-g{generation}.npy", \
+            self.cache_dir() / f"{stem}-g{generation}.ids.npy"
+        try:
+            mat, ids = np.load(files[0], mmap_mode="r"), np.load(files[1])
+        except (OSError, ValueError):
+            mat, ids = self._load_vectors(list(key[0]), model_id)
+            if self._save_vectors(stem, files, mat, ids):
+                mat = np.load(files[0], mmap_mode="r")
+        self._matrices = {key: (generation, mat, ids)}
+        return mat, ids
+
+    @staticmethod
+    def _cache_stem(key: tuple[tuple[int, ...], int]) -> str:
+        digest = hashlib.blake2b(repr(key[0]).encode(), digest_size=6).hexdigest()
+        return f"m{key[1]}-l{digest}"
+
+    def approximate(self, location_ids: list[int], model_id: int) -> Any:
+        """The ``ApproximateIndex`` over ``vectors``' matrix, cached like it (built when
+        the index has changed since; faiss is imported only here)."""
+        from photoplug.ann import ApproximateIndex
+        key = (tuple(sorted(location_ids)), model_id)
+        matrix, _ = self.vectors(location_ids, model_id)
+        generation = self.generation()
+        cached = self._approximate.get(key)
+        if cached and cached[0] == generation:
+            return cached[1]
+        stem = self._cache_stem(key)
+        path = self.cache_dir() / f"{stem}-g{generation}.ivf"
+        index = ApproximateIndex.load(path) if path.exists() else None
+        if index is None:
+            index = ApproximateIndex.build(matrix)
+            try:
+                index.save(path)
+                for old in self.cache_dir().glob(f"{stem}-g*.ivf"):
+                    if old != path:
+                        old.unlink(missing_ok=True)
+            except OSError:
+                pass  # kept in memory only
+        self._approximate = {key: (generation, index)}
+        return index
+
+    def _load_vectors(self, location_ids: list[int], model_id: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        marks = ",".join("?" * len(location_ids))
+        dim = self.db.execute("SELECT dim FROM models WHERE id=?", (model_id,)).fetchone()[0]
+        rows = self.db.execute(f"""
+            SELECT p.id, e.vector FROM photos p JOIN embeddings e
+            ON e.model_id=? AND e.hash=p.hash
+            WHERE p.status='ok' AND p.location_id IN ({marks})
+            ORDER BY p.id""", (model_id, *location_ids)).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16)
+        mat = mat.reshape(len(rows), dim).astype(np.float32)
+        mat /= np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
+        return mat, ids
+
+    def _save_vectors(self, stem: str, files: tuple[Path, Path], mat: np.ndarray,
+                      ids: np.ndarray) -> bool:
+        """Write the cache files atomically and drop this key's older ones; False when the
+        folder cannot be written (searches then keep the matrix in memory only)."""
+        try:
+            folder = self.cache_dir()
+            folder.mkdir(exist_ok=True)
+            for target, array in zip(files, (mat, ids)):
+                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                with open(tmp, "wb") as f:
+                    np.save(f, array)
+                os.replace(tmp, target)
+            for old in folder.glob(f"{stem}-g*.npy"):
+                if old not in files:
+                    old.unlink(missing_ok=True)
+            return True
+        except OSError:
+            return False
+
+    def rows(self, photo_ids: Sequence[int]
+             ) -> list[tuple[str, str, str, dict[str, Any]] | None]:
+        """(path, stable_id, location, host_ref) of these photos, in the order given; None
+        for one deleted since its ids were read."""
+        found: dict[int, tuple[str, str, str, dict[str, Any]]] = {}
+        ids = [int(i) for i in photo_ids]
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            for pid, path, sid, uri, ref in self.db.execute(
+                    f"SELECT p.id, p.path, p.stable_id, l.uri, p.host_ref FROM photos p JOIN "
+                    f"locations l ON l.id = p.location_id WHERE p.id IN "
+                    f"({','.join('?' * len(chunk))})", chunk):
+                found[pid] = (path, sid, uri, json.loads(ref))
+        return [found.get(i) for i in ids]
+
+    def keys(self, location_ids: list[int]) -> dict[tuple[str, str], int]:
+        """(location, stable_id) -> photo id, for narrowing a search to a host's filter."""
+        marks = ",".join("?" * len(location_ids))
+        return {(uri, sid): pid for pid, uri, sid in self.db.execute(
+            f"SELECT p.id, l.uri, p.stable_id FROM photos p JOIN locations l ON "
+            f"l.id = p.location_id WHERE p.location_id IN ({marks})", location_ids)}
 
     def matrix(self, location_ids: list[int], model_id: int
                ) -> tuple[np.ndarray, list[tuple[str, str, str, dict[str, Any]]]]:
-        """Every embedded photo of these locations as a float32 matrix (rows normalised),
-        with (path, stable_id, location, host_ref) per row; kept in memory until the
-        index changes, so a warm search is only the matrix product."""
-        key = (tuple(location_ids), model_id)
-        cached = self._matrices.get(key)
-        if cached and cached[0] == self._version():
-            return cached[1], cached[2]
-        mat, rows = self._load_matrix(location_ids, model_id)
-        self._matrices = {key: (self._version(), mat, rows)}
-        return mat, rows
-
-    def _load_matrix(self, location_ids: list[int], model_id: int
-                     ) -> tuple[np.ndarray, list[tuple[str, str, str, dict[str, Any]]]]:
-        marks = ",".join("?" * len(location_ids))
-        rows = self.db.execute(f"""
-            SELECT p.path, p.stable_id, l.uri, p.host_ref, e.vector
-            FROM photos p JOIN locations l ON l.id = p.location_id
-            JOIN embeddings e ON e.model_id=? AND e.hash=p.hash
-            WHERE p.status='ok' AND p.location_id IN ({marks})
-            ORDER BY p.id""", (model_id, *location_ids)).fetchall()
-        dim = self.db.execute("SELECT dim FROM models WHERE id=?", (model_id,)).fetchone()[0]
-        mat = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float16)
-        mat = mat.reshape(len(rows), dim).astype(np.float32)
-        mat /= np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
-        return mat, [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        """``vectors`` with the (path, stable_id, location, host_ref) of every row."""
+        while True:
+            mat, ids = self.vectors(location_ids, model_id)
+            rows = self.rows(ids)
+            if all(rows):  # else a writer deleted photos in between: read both again
+                return mat, rows  # type: ignore[return-value]

@@ -135,3 +135,32 @@ def test_exclude_globs_and_hidden_entries(tmp_path: Path, photos: Path) -> None:
     assert ids(exclude=["*/blue.jpg", "green.jpg"]) == ids() - {"sub/blue.jpg",
                                                                 "sub/green.jpg"}
     assert ".thumbs/t.jpg" in ids(include_hidden=True)
+
+
+def test_search_matrix_is_a_cache_file_rebuilt_when_the_index_changes(
+        tmp_path: Path, photos: Path, tiny_model: str) -> None:
+    import numpy as np
+    first = app_for(tmp_path, tiny_model)
+    library = first.open(str(photos))
+    first.index(library)  # also writes the caches the next search wants
+    cache = tmp_path / "index.sqlite3.cache"
+    files = sorted(p.name for p in cache.iterdir())
+    assert len(files) == 2 and files[0].endswith(".ids.npy")
+
+    reader = app_for(tmp_path, tiny_model)  # a second process, as a CLI search is
+    location = reader.store.location_id(library.uri)
+    model_id = reader.store.find_model_id(*[getattr(reader.engine(reader.requested).identity,
+                                                    k) for k in ("name", "pretrained",
+                                                                 "weights_hash")])
+    mat, ids = reader.store.vectors([location], model_id)
+    assert isinstance(mat, np.memmap) and mat.dtype == np.float32 and len(ids) == 4
+    assert sorted(p.name for p in cache.iterdir()) == files  # read, not rebuilt
+
+    draw_photo(photos / "new.jpg", "blue", "circle", seed=7, size=(480, 360))
+    first.index(library)  # another writer changes the index
+    mat2, ids2 = reader.store.vectors([location], model_id)
+    assert len(ids2) == 5 and isinstance(mat2, np.memmap)
+    assert not set(files) & {p.name for p in cache.iterdir()}  # the stale files are gone
+    hits = reader.search(parse_query("anything"), [library.uri], top=10)
+    assert {h.id for h in hits} == {"new.jpg", "sub/red.jpg", "sub/blue.jpg", "sub/green.jpg",
+                                    "sub/yellow.jpg"}
