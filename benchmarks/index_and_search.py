@@ -77,6 +77,8 @@ def main() -> None:
     ap.add_argument("--baseline-photos", type=int, default=100,
                     help="photos the slow baselines run over (their rate is per photo)")
     ap.add_argument("--queries", type=int, default=30)
+    ap.add_argument("--backend", default="torch", choices=["torch", "onnx-int8"],
+                    help="what computes image embeddings (the bare model uses it too)")
     args = ap.parse_args()
     logging.disable(logging.WARNING)  # open_clip warns that --arch weights are random: intended
     size = tuple(int(v) for v in args.size.split("x"))
@@ -88,10 +90,12 @@ def main() -> None:
         t0 = time.perf_counter()
         paths = make_photos(tmp / "photos", args.photos, size)
         print(f"generated {len(paths)} JPEGs of {size[0]}x{size[1]} in "
-              f"{time.perf_counter() - t0:.0f} s; model {args.arch or 'toy-clip'}; "
+              f"{time.perf_counter() - t0:.0f} s; model {args.arch or 'toy-clip'} "
+              f"({args.backend}); "
               f"torch threads {torch.get_num_threads()}")
 
-        app = Photoplug(index=tmp / "index.sqlite3", model=model, device="cpu")
+        app = Photoplug(index=tmp / "index.sqlite3", model=model, device="cpu",
+                        backend=args.backend)
         engine = app.engine(app.requested)
         sample = paths[: args.baseline_photos]
 

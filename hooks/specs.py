@@ -49,8 +49,11 @@ def photoplug_undo(library: Library, dry_run: bool) -> WriteReport | None:
 
 @hookspec(firstresult=True)
 def photoplug_load_model(name: str, pretrained: str | None, weights: str | None,
-                         device: str) -> Any:
-    """Return an engine (``photoplug.engine.Engine`` interface) for this model, or None."""
+                         device: str, backend: str) -> Any:
+    """Return an engine (``photoplug.engine.Engine`` interface) for this model, or None.
+
+    ``backend`` says what computes image embeddings (``torch``, ``onnx-int8``); an engine
+    records it in its ``identity`` so vectors of different backends never mix."""
 
 
 @hookspec(firstresult=True)

@@ -5,6 +5,7 @@ model backend, the indexer or the search, or adds a re-ranker, takes effect here
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Collection, Mapping
 
@@ -25,10 +26,12 @@ class Photoplug:
 
     def __init__(self, index: str | Path | None = None, model: str | None = None,
                  pretrained: str | None = None, weights: str | None = None,
-                 device: str = "auto", pm: pluggy.PluginManager | None = None) -> None:
+                 device: str = "auto", pm: pluggy.PluginManager | None = None,
+                 backend: str | None = None) -> None:
         self.index_path = Path(index).expanduser() if index else default_index_path()
         self.explicit = bool(model or pretrained or weights)
-        self.requested = ModelSpec.build(model, pretrained, weights)
+        self.requested = ModelSpec.build(model, pretrained, weights, backend)
+        self.backend = backend  # None: the one the index recorded
         self.device = device
         self.pm = pm or get_plugin_manager()
         self._store: IndexStore | None = None
@@ -58,14 +61,15 @@ class Photoplug:
             raise PhotoplugError("these locations were indexed with different models; "
                                  "pick one with --model")
         if recorded:
-            return ModelSpec.from_recorded(*recorded.pop())
+            spec = ModelSpec.from_recorded(*recorded.pop())
+            return dataclasses.replace(spec, backend=self.backend) if self.backend else spec
         return self.requested
 
     def engine(self, spec: ModelSpec) -> Any:
         if spec not in self._engines:
             self._engines[spec] = self.pm.hook.photoplug_load_model(
                 name=spec.name, pretrained=spec.pretrained, weights=spec.weights,
-                device=self.device)
+                device=self.device, backend=spec.backend)
         return self._engines[spec]
 
     def search_engine(self, uris: list[str]) -> Any:

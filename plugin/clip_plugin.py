@@ -12,10 +12,10 @@ from photoplug.hooks import Library, Query, SearchResult, hookimpl
 
 @hookimpl(trylast=True)
 def photoplug_load_model(name: str, pretrained: str | None, weights: str | None,
-                         device: str) -> Any:
+                         device: str, backend: str) -> Any:
     from photoplug.engine import load_engine
     from photoplug.weights import ModelSpec
-    return load_engine(ModelSpec.build(name, pretrained, weights), device)
+    return load_engine(ModelSpec.build(name, pretrained, weights, backend), device)
 
 
 @hookimpl(trylast=True)

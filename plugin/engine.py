@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from photoplug.errors import PhotoplugError
+from photoplug.int8_vision import BACKEND, Int8Vision
 from photoplug.text_tower import TextTower, cache_folder
 from photoplug.weights import (ModelIdentity, ModelSpec, file_digest, find_checkpoint,
                                hub_offline, network_allowed)
@@ -38,9 +39,10 @@ class Engine:
     """A loaded open_clip model with L2-normalised image and text encoders."""
 
     def __init__(self, spec: ModelSpec, model: Any, preprocess: Any, tokenizer: Any,
-                 weights_hash: str, device: str) -> None:
+                 weights_hash: str, device: str, vision: Any = None) -> None:
         self.spec = spec
         self.model = model
+        self.vision = vision  # the onnx-int8 image tower, when that backend was asked for
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.device = device
@@ -68,6 +70,8 @@ class Engine:
     @torch.inference_mode()
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         """Encode a batch of preprocessed image tensors (N, 3, H, W)."""
+        if self.vision is not None:
+            return _normalise(torch.from_numpy(self.vision.encode(pixels.numpy())))
         features = self.model.encode_image(pixels.to(self.device))
         return _normalise(features)
 
@@ -95,7 +99,7 @@ def _normalise(features: torch.Tensor) -> np.ndarray:
 def load_engine(spec: ModelSpec, device: str = "auto") -> Engine:
     """Load ``spec`` through open_clip, the way a user's own open_clip code would."""
     checkpoint = find_checkpoint(spec, download=network_allowed())
-    device = pick_device(device)
+    device = "cpu" if spec.backend == BACKEND and device == "auto" else pick_device(device)
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
     if spec.weights:
         pretrained: str | None = spec.weights
@@ -110,4 +114,12 @@ def load_engine(spec: ModelSpec, device: str = "auto") -> Engine:
     except Exception as exc:
         raise PhotoplugError(f"could not load {spec.label}: {exc}") from exc
     model.eval()
-    return Engine(spec, model, preprocess, tokenizer, file_digest(checkpoint), device)
+    weights_hash = file_digest(checkpoint)
+    vision = None
+    if spec.backend == BACKEND:
+        if device != "cpu":
+            raise PhotoplugError(f"--backend {BACKEND} runs on the CPU; use --device cpu")
+        size = model.visual.image_size
+        vision = Int8Vision(model.visual, int(size[0] if isinstance(size, (tuple, list))
+                                              else size), weights_hash)
+    return Engine(spec, model, preprocess, tokenizer, weights_hash, device, vision)

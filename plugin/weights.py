@@ -7,6 +7,7 @@ imports torch, so ``photoplug models`` stays quick.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ from photoplug.errors import PhotoplugError, WeightsMissing
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "openai"
+BACKENDS = ("torch", "onnx-int8")
 LOCAL_DIR = "local-dir:"
 HF_HUB = "hf-hub:"
 # The order open_clip itself prefers inside a model folder.
@@ -35,10 +37,21 @@ class ModelSpec:
     name: str
     pretrained: str | None = None
     weights: str | None = None
+    backend: str = "torch"  # what computes image embeddings: torch, or onnx-int8
 
     @classmethod
-    def build(cls, name: str | None, pretrained: str | None, weights: str | None) -> ModelSpec:
+    def build(cls, name: str | None, pretrained: str | None, weights: str | None,
+              backend: str | None = None) -> ModelSpec:
         """Normalise CLI options: default model, absolute local-dir paths, checks."""
+        spec = cls._build(name, pretrained, weights)
+        backend = backend or "torch"
+        if backend not in BACKENDS:
+            raise PhotoplugError(f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
+        return dataclasses.replace(spec, backend=backend)
+
+    @classmethod
+    def _build(cls, name: str | None, pretrained: str | None, weights: str | None
+               ) -> ModelSpec:
         weights = weights or os.environ.get("PHOTOPLUG_WEIGHTS") or None
         name = name or DEFAULT_MODEL
         if (Path(name).expanduser() / "open_clip_config.json").is_file():
@@ -63,20 +76,25 @@ class ModelSpec:
     @classmethod
     def from_recorded(cls, name: str, pretrained: str) -> ModelSpec:
         """The spec of a model as the index recorded it (see ``recorded_pretrained``)."""
+        pretrained, _, backend = pretrained.partition("#")
         if pretrained.startswith("file:"):
-            return cls(name, None, pretrained[len("file:"):])
-        return cls(name, pretrained or None, None)
+            return cls(name, None, pretrained[len("file:"):], backend or "torch")
+        return cls(name, pretrained or None, None, backend or "torch")
 
     @property
     def recorded_pretrained(self) -> str:
-        """The pretrained tag, or ``file:PATH`` for a weights file, as the index stores it."""
-        return f"file:{self.weights}" if self.weights else (self.pretrained or "")
+        """The pretrained tag, or ``file:PATH`` for a weights file, as the index stores it;
+        a backend other than torch is added as ``#BACKEND`` (its vectors are another model's)."""
+        tag = f"file:{self.weights}" if self.weights else (self.pretrained or "")
+        return tag if self.backend == "torch" else f"{tag}#{self.backend}"
 
     @property
     def label(self) -> str:
         if self.weights:
-            return f"{self.name} ({Path(self.weights).name})"
-        return f"{self.name} ({self.pretrained})" if self.pretrained else self.name
+            label = f"{self.name} ({Path(self.weights).name})"
+        else:
+            label = f"{self.name} ({self.pretrained})" if self.pretrained else self.name
+        return label if self.backend == "torch" else f"{label} [{self.backend}]"
 
     @property
     def download_command(self) -> str:
