@@ -21,7 +21,7 @@ from typing import Any, Collection, Iterator, Mapping
 
 from photoplug.adapters.apple_files import VIDEO_SUFFIXES, ExportedPhoto, edit_base, group_files
 from photoplug.adapters.capture_dates import capture_date
-from photoplug.adapters.folder import photo_ref, walk_files
+from photoplug.adapters.folder import photo_ref, select_in_folder, walk_files
 from photoplug.adapters.journal import Journal
 from photoplug.adapters.osxphotos_db import EXPORT_DB, read_uuids
 from photoplug.adapters.photos_plan import (KEYWORD_PREFIX, PhotosPlan, PlannedPhoto,
@@ -101,10 +101,7 @@ class AppleExportLibrary:
         if asked:
             raise LocationError(f"an Apple Photos export has no {', '.join(asked)} to "
                                 f"filter by")
-        from photoplug.adapters.folder import FolderLibrary
-        in_range = FolderLibrary(self.root).select(album, since, until)
-        photos, _ = self.photos()
-        return {key for key, p in photos.items() if p.primary in in_range}
+        return select_in_folder(self.root, self.scan(), album, since, until)
 
     def sidecar_for(self, photo: Path) -> Path:
         """The sidecar already beside the photo, else the folder's naming: Photos'

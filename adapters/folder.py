@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterator, Mapping
+from typing import Any, Callable, Collection, Iterable, Iterator, Mapping
 
 from photoplug.adapters.journal import Journal
 from photoplug.adapters.sidecars import SidecarKeywords
@@ -64,16 +64,7 @@ class FolderLibrary:
         asked = sorted(k for k, v in unsupported.items() if v)
         if asked:
             raise LocationError(f"a plain folder has no {', '.join(asked)} to filter by")
-        prefix = album.strip("/") + "/" if album and album.strip("/") else ""
-        out = set()
-        for ref in self.scan():
-            if ref.problem or not ref.stable_id.startswith(prefix):
-                continue
-            day = time.strftime("%Y-%m-%d", time.localtime(ref.mtime))
-            if (since and day < since) or (until and day > until):
-                continue
-            out.add(ref.stable_id)
-        return out
+        return select_in_folder(self.root, self.scan(), album, since, until)
 
     # -- write-back -----------------------------------------------------------------
 
@@ -149,6 +140,22 @@ def walk_files(root: Path, excluded: Callable[[str, str], bool]
             except OSError:
                 pass
             yield Path(entry.path), rel, None
+
+
+def select_in_folder(root: Path, refs: Iterable[PhotoRef], album: str | None,
+                     since: str | None, until: str | None) -> set[str]:
+    """Stable ids of the readable photos whose file lies in subfolder ``album`` of ``root``
+    and was modified between ``since`` and ``until`` (YYYY-MM-DD, inclusive)."""
+    prefix = album.strip("/") + "/" if album and album.strip("/") else ""
+    out = set()
+    for ref in refs:
+        if ref.problem or not ref.path.relative_to(root).as_posix().startswith(prefix):
+            continue
+        day = time.strftime("%Y-%m-%d", time.localtime(ref.mtime))
+        if (since and day < since) or (until and day > until):
+            continue
+        out.add(ref.stable_id)
+    return out
 
 
 def photo_ref(path: Path, stable_id: str, host_ref: dict[str, Any] | None = None

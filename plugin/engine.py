@@ -71,9 +71,9 @@ class Engine:
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         """Encode a batch of preprocessed image tensors (N, 3, H, W)."""
         if self.vision is not None:
-            return _normalise(torch.from_numpy(self.vision.encode(pixels.numpy())))
+            return _normalise(self.vision.encode(pixels.numpy()))
         features = self.model.encode_image(pixels.to(self.device))
-        return _normalise(features)
+        return _normalise(features.float().cpu().numpy())
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Preprocess and encode PIL images; one row per image."""
@@ -87,11 +87,11 @@ class Engine:
         if tower is not None:
             return tower.encode(list(texts))
         tokens = self.tokenizer(list(texts)).to(self.device)
-        return _normalise(self.model.encode_text(tokens))
+        return _normalise(self.model.encode_text(tokens).float().cpu().numpy())
 
 
-def _normalise(features: torch.Tensor) -> np.ndarray:
-    out = features.float().cpu().numpy()
+def _normalise(features: np.ndarray) -> np.ndarray:
+    out = features.astype(np.float32, copy=False)
     out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return out
 

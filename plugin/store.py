@@ -345,6 +345,12 @@ class IndexStore:
         self._matrices = {key: (generation, mat, ids)}
         return mat, ids
 
+    def _drop_stale(self, stem: str, suffix: str, keep: tuple[Path, ...]) -> None:
+        """Delete this key's cache files of older generations."""
+        for old in self.cache_dir().glob(f"{stem}-g*{suffix}"):
+            if old not in keep:
+                old.unlink(missing_ok=True)
+
     @staticmethod
     def _cache_stem(key: tuple[tuple[int, ...], int]) -> str:
         digest = hashlib.blake2b(repr(key[0]).encode(), digest_size=6).hexdigest()
@@ -367,9 +373,7 @@ class IndexStore:
             index = ApproximateIndex.build(matrix)
             try:
                 index.save(path)
-                for old in self.cache_dir().glob(f"{stem}-g*.ivf"):
-                    if old != path:
-                        old.unlink(missing_ok=True)
+                self._drop_stale(stem, ".ivf", (path,))
             except OSError:
                 pass  # kept in memory only
         self._approximate = {key: (generation, index)}
@@ -402,9 +406,7 @@ class IndexStore:
                 with open(tmp, "wb") as f:
                     np.save(f, array)
                 os.replace(tmp, target)
-            for old in folder.glob(f"{stem}-g*.npy"):
-                if old not in files:
-                    old.unlink(missing_ok=True)
+            self._drop_stale(stem, ".npy", files)
             return True
         except OSError:
             return False

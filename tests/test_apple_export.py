@@ -49,6 +49,10 @@ def test_one_photo_per_asset_without_a_database(export) -> None:
     assert "video with no still" in lone.problem
     assert not any(r.path.suffix.lower() in {".aae", ".xmp"} for r in refs.values())
     assert "file name + capture date" in export.notes()[0]
+    assert export.select(album="2024/06/01") == {"2024/06/01/IMG_0001.HEIC",
+                                                 "2024/06/01/IMG_0002.JPG"}
+    with pytest.raises(LocationError, match="Apple Photos export has no rating"):
+        export.select(rating=4)
 
 
 def test_uuids_from_the_osxphotos_database(export) -> None:
