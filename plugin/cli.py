@@ -17,7 +17,7 @@ import click
 from photoplug import __version__
 from photoplug.errors import PhotoplugError
 from photoplug.hooks import LocationError, SearchResult, WriteReport
-from photoplug.weights import BACKENDS
+from photoplug.weights import BACKENDS, ModelSpec
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COLOR_LABELS = ("none", "red", "orange", "yellow", "green", "blue", "magenta", "gray", "black",
@@ -436,7 +436,8 @@ def status(app: Any, location: str | None, as_json: bool) -> None:
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["indexed_at"])) \
             if r["indexed_at"] else "never"
-        model = f"{r['model']} ({r['pretrained'] or '-'})" if r["model"] else "-"
+        model = ModelSpec.from_recorded(r["model"], r["pretrained"]).label if r["model"] \
+            else "-"
         state = "online" if r["online"] else "OFFLINE"
         click.echo(f"{_printable(r['location'])}\n  {state}; model {model}; indexed {when}\n"
                    f"  {r['indexed']} photos searchable, {r['pending']} pending, "
