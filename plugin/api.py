@@ -16,9 +16,9 @@ from photoplug.errors import PhotoplugError
 from photoplug.hooks import Library, LocationError, Query, SearchResult, WriteReport
 from photoplug.plugins import apply_rerankers, get_plugin_manager, open_library
 from photoplug.store import IndexStore, default_index_path
-from photoplug.text_engine import TextEngine
+from photoplug.lazy_engine import LazyEngine
 from photoplug.text_tower import TextTower, cache_folder
-from photoplug.weights import ModelSpec
+from photoplug.weights import ModelIdentity, ModelSpec, file_digest, find_checkpoint
 
 
 class Photoplug:
@@ -36,7 +36,7 @@ class Photoplug:
         self.pm = pm or get_plugin_manager()
         self._store: IndexStore | None = None
         self._engines: dict[ModelSpec, Any] = {}
-        self._text_engines: dict[ModelSpec, Any] = {}
+        self._lazy_engines: dict[tuple[ModelSpec, ModelIdentity], LazyEngine] = {}
 
     @property
     def store(self) -> IndexStore:
@@ -72,25 +72,51 @@ class Photoplug:
                 device=self.device, backend=spec.backend)
         return self._engines[spec]
 
+    def _builtin_backend(self) -> bool:
+        """Whether models load through the built-in open_clip backend alone (only then do
+        its saved text towers and recorded identities stand for the model)."""
+        impls = self.pm.hook.photoplug_load_model.get_hookimpls()
+        return [i.plugin_name for i in impls] == ["clip"]
+
+    def _lazy(self, spec: ModelSpec, identity: ModelIdentity) -> LazyEngine:
+        key = (spec, identity)
+        if key not in self._lazy_engines:
+            self._lazy_engines[key] = LazyEngine(
+                spec, identity, TextTower.load(cache_folder(identity.weights_hash)),
+                lambda: self.engine(spec))
+        return self._lazy_engines[key]
+
     def search_engine(self, uris: list[str]) -> Any:
-        """The engine for searching ``uris``: the model's saved numpy text tower when the
-        built-in backend made it (no torch import, the full model loaded only if an image
-        query needs it), else the full engine."""
+        """The engine for searching ``uris``: when they were indexed with the model asked
+        for and its text tower was saved, one that needs no torch for a text query (the
+        full model loads if an image query needs it); else the full engine."""
         spec = self.model_for(uris)
-        backends = [i.plugin_name for i in self.pm.hook.photoplug_load_model.get_hookimpls()]
-        if spec in self._engines or backends != ["clip"]:
+        if spec in self._engines or not self._builtin_backend():
             return self.engine(spec)
-        if spec not in self._text_engines:
-            recorded = self.store.identities_of(uris)
-            identity = recorded.pop() if len(recorded) == 1 else None
-            tower = TextTower.load(cache_folder(identity.weights_hash)) if identity and (
-                identity.name, identity.pretrained) == (spec.name, spec.recorded_pretrained) \
-                else None
-            if tower is None:
-                return self.engine(spec)
-            self._text_engines[spec] = TextEngine(spec, identity, tower,
-                                                  lambda: self.engine(spec))
-        return self._text_engines[spec]
+        recorded = self.store.identities_of(uris)
+        identity = recorded.pop() if len(recorded) == 1 else None
+        if identity is None or (identity.name, identity.pretrained) != (
+                spec.name, spec.recorded_pretrained):
+            return self.engine(spec)
+        engine = self._lazy(spec, identity)
+        return engine if engine.tower is not None else self.engine(spec)
+
+    def index_engine(self, uri: str) -> Any:
+        """The engine for indexing ``uri``: when the index knows this model with these very
+        weights (their content hash, cached), one that loads the model only if there is
+        something to encode; else the full engine."""
+        spec = self.model_for([uri])
+        if spec in self._engines or not self._builtin_backend():
+            return self.engine(spec)
+        try:
+            weights_hash = file_digest(find_checkpoint(spec))
+        except PhotoplugError:
+            return self.engine(spec)  # loading it says what is wrong, in one sentence
+        dim = self.store.model_dim(spec.name, spec.recorded_pretrained, weights_hash)
+        if dim is None:
+            return self.engine(spec)
+        return self._lazy(spec, ModelIdentity(spec.name, spec.recorded_pretrained,
+                                              weights_hash, dim))
 
     # -- index and search -----------------------------------------------------------
 
@@ -99,11 +125,11 @@ class Photoplug:
         (then its photos are kept, marked offline)."""
         if not library.available() and not self.is_indexed(library):
             raise LocationError(f"{library.uri} does not exist (or is not mounted)")
-        engine = self.engine(self.model_for([library.uri]))
+        engine = self.index_engine(library.uri)
         report = self.pm.hook.photoplug_index(library=library, store=self.store, engine=engine,
                                               progress=progress)
         if hasattr(engine, "text_tower"):
-            engine.text_tower()  # saved now, so the next search starts without torch
+            engine.text_tower()  # saved now (if not yet), so searches start without torch
         self._warm_vectors(library.uri, engine)
         return report
 
@@ -152,7 +178,7 @@ class Photoplug:
     def library_vectors(self, library: Library) -> tuple[Any, np.ndarray, list[tuple]]:
         """The engine, the normalised embedding matrix and (path, id, location, host_ref)
         rows of every indexed photo of ``library``."""
-        engine = self.engine(self.model_for([library.uri]))
+        engine = self.search_engine([library.uri])
         location_id = self.store.location_id(library.uri)
         if location_id is None:
             raise PhotoplugError(f"{library.uri} is not indexed: run `photoplug index` first")

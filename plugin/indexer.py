@@ -12,14 +12,14 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable
 
 from photoplug.decode import Unreadable, decode
-from photoplug.engine import Engine
 from photoplug.hooks import Library, PhotoRef
 from photoplug.store import IndexStore, StoredPhoto
+
+if TYPE_CHECKING:
+    from photoplug.engine import Engine
 
 BATCH_SIZE = 32
 BATCHES_AHEAD = 2
@@ -66,7 +66,7 @@ class _Loaded:
     ref: PhotoRef
     old: StoredPhoto | None
     hash: str | None = None
-    pixels: torch.Tensor | None = None
+    pixels: Any = None  # a preprocessed image tensor
     reason: str | None = None
 
 
@@ -176,8 +176,10 @@ def _store_batch(store: IndexStore, engine: Engine, location_id: int, model_id: 
     """Encode what needs encoding and write the whole batch in one transaction."""
     items = [f.result() for f in futures]
     to_encode = [it for it in items if it.pixels is not None]
-    vectors = engine.encode_pixels(torch.stack([it.pixels for it in to_encode])) \
-        if to_encode else []
+    vectors: Any = []
+    if to_encode:
+        import torch  # only a run with something to encode needs it
+        vectors = engine.encode_pixels(torch.stack([it.pixels for it in to_encode]))
     with store.transaction() as db:
         for it, vector in zip(to_encode, vectors):
             store.put_embedding(db, model_id, it.hash, vector)

@@ -181,6 +181,12 @@ class IndexStore:
                               "weights_hash=?", (name, pretrained, weights_hash)).fetchone()
         return row[0] if row else None
 
+    def model_dim(self, name: str, pretrained: str, weights_hash: str) -> int | None:
+        """The embedding size of a model the index knows, or None."""
+        row = self.db.execute("SELECT dim FROM models WHERE name=? AND pretrained=? AND "
+                              "weights_hash=?", (name, pretrained, weights_hash)).fetchone()
+        return row[0] if row else None
+
     def location_id(self, uri: str) -> int | None:
         row = self.db.execute("SELECT id FROM locations WHERE uri=?", (uri,)).fetchone()
         return row[0] if row else None

@@ -211,6 +211,10 @@ def find_checkpoint(spec: ModelSpec, download: bool = False) -> Path:
             raise WeightsMissing(f"the model folder {folder} holds no weights file "
                                  f"(expected open_clip_model.safetensors)")
         return found
+    cache_file, remembered = _cache_json("checkpoints.json")
+    key = f"{spec.name}|{spec.pretrained or ''}"
+    if remembered.get(key) and Path(remembered[key]).is_file():
+        return Path(remembered[key])  # found before: no need to import open_clip to look
     if spec.name.startswith(HF_HUB):
         found = _hub_checkpoint(spec.name, download=False)
         if found is None and download:
@@ -226,25 +230,35 @@ def find_checkpoint(spec: ModelSpec, download: bool = False) -> Path:
             f"The weights for {spec.label} are not on this machine and could not be downloaded: "
             f"run `{spec.download_command}` on a machine with a network "
             f"(or pass --weights FILE).")
+    _save_cache_json(cache_file, {**remembered, key: str(found)})
     return found
+
+
+def _cache_json(name: str) -> tuple[Path, dict[str, str]]:
+    """A small JSON map in the user cache dir (empty when missing or unreadable)."""
+    path = Path(platformdirs.user_cache_dir("photoplug")) / name
+    try:
+        return path, json.loads(path.read_text())
+    except (OSError, ValueError):
+        return path, {}
+
+
+def _save_cache_json(path: Path, data: dict[str, str]) -> None:
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
 
 
 def file_digest(path: Path) -> str:
     """A content hash of a weights file, cached by (path, size, mtime) across runs."""
     stat = path.stat()
-    cache_file = Path(platformdirs.user_cache_dir("photoplug")) / "weights-hashes.json"
+    cache_file, cache = _cache_json("weights-hashes.json")
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    try:
-        cache = json.loads(cache_file.read_text())
-    except (OSError, ValueError):
-        cache = {}
     if key not in cache:
         digest = hashlib.blake2b(digest_size=16)
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
         cache[key] = digest.hexdigest()
-        with contextlib.suppress(OSError):
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            cache_file.write_text(json.dumps(cache))
+        _save_cache_json(cache_file, cache)
     return cache[key]

@@ -51,20 +51,29 @@ def test_a_tower_it_cannot_copy_exactly_is_refused(tiny_model: str) -> None:
     assert TextTower.from_model(model, open_clip.get_tokenizer(tiny_model)) is None
 
 
-def test_search_after_index_runs_without_torch(toy_cli: Cli, tmp_path: Path) -> None:
+def without_torch(cli: Cli, *args: str) -> tuple[str, bool]:
+    """Run the CLI in a fresh interpreter: its stdout, and whether it imported torch."""
+    probe = ("import sys, json; from photoplug.cli import main\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print(json.dumps('torch' in sys.modules), file=sys.stderr)")
+    run = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
+                         text=True, env=cli.env, check=True)
+    return run.stdout, json.loads(run.stderr.strip().splitlines()[-1])
+
+
+def test_search_and_an_idle_reindex_run_without_torch(toy_cli: Cli, tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     for n, (colour, shape) in enumerate([("red", "circle"), ("blue", "square"),
                                          ("green", "triangle")]):
         draw_photo(photos / f"{colour}_{shape}.jpg", colour, shape, seed=n, size=(320, 240))
     toy_cli("index", str(photos))
-    probe = ("import sys, json; from photoplug.cli import main\n"
-             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-             "print(json.dumps('torch' in sys.modules), file=sys.stderr)")
-    run = subprocess.run([sys.executable, "-c", probe, "search", "a red circle", "--json",
-                          "--top", "1"], capture_output=True, text=True, env=toy_cli.env,
-                         check=True)
-    assert json.loads(run.stdout)[0]["path"].endswith("red_circle.jpg")
-    assert run.stderr.strip().splitlines()[-1] == "false"  # torch never imported
+    out, imported = without_torch(toy_cli, "search", "a red circle", "--json", "--top", "1")
+    assert json.loads(out)[0]["path"].endswith("red_circle.jpg") and not imported
+    out, imported = without_torch(toy_cli, "index", str(photos), "--json")
+    assert json.loads(out)["unchanged"] == 3 and not imported  # nothing new: no model
+    draw_photo(photos / "yellow_circle.jpg", "yellow", "circle", seed=9, size=(320, 240))
+    out, imported = without_torch(toy_cli, "index", str(photos), "--json")
+    assert json.loads(out)["encoded"] == 1 and imported  # something new: the model loads
     by_image = toy_cli.json("search", str(photos / "blue_square.jpg"), "--top", "1",
                             model=False)  # an image query loads the full model
     assert by_image[0]["path"].endswith("blue_square.jpg")
