@@ -176,16 +176,19 @@ class IndexStore:
             return db.execute("SELECT id FROM models WHERE name=? AND pretrained=? AND "
                               "weights_hash=?", (name, pretrained, weights_hash)).fetchone()[0]
 
+    def _model_row(self, name: str, pretrained: str, weights_hash: str
+                   ) -> tuple[int, int] | None:
+        return self.db.execute("SELECT id, dim FROM models WHERE name=? AND pretrained=? AND "
+                               "weights_hash=?", (name, pretrained, weights_hash)).fetchone()
+
     def find_model_id(self, name: str, pretrained: str, weights_hash: str) -> int | None:
-        row = self.db.execute("SELECT id FROM models WHERE name=? AND pretrained=? AND "
-                              "weights_hash=?", (name, pretrained, weights_hash)).fetchone()
+        row = self._model_row(name, pretrained, weights_hash)
         return row[0] if row else None
 
     def model_dim(self, name: str, pretrained: str, weights_hash: str) -> int | None:
         """The embedding size of a model the index knows, or None."""
-        row = self.db.execute("SELECT dim FROM models WHERE name=? AND pretrained=? AND "
-                              "weights_hash=?", (name, pretrained, weights_hash)).fetchone()
-        return row[0] if row else None
+        row = self._model_row(name, pretrained, weights_hash)
+        return row[1] if row else None
 
     def location_id(self, uri: str) -> int | None:
         row = self.db.execute("SELECT id FROM locations WHERE uri=?", (uri,)).fetchone()
