@@ -2,17 +2,25 @@
 
 Starlette app; the model stays loaded between queries. Files are served only when the
 index lists them for a served location AND their real path lies inside one of that
-library's roots: nothing is ever taken from the URL as a path.
+library's roots: nothing is ever taken from the URL as a path. Every request passes
+``web_security.Guard`` first (Host check, token, security headers); a bad parameter is
+answered 400 with ``{"error": sentence}``.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import socket
 import threading
+from contextlib import suppress
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -20,13 +28,13 @@ from starlette.routing import Route
 from photoplug.albums import default_albums_path, load_albums
 from photoplug.decode import Unreadable
 from photoplug.errors import PhotoplugError
-from photoplug.hooks import Library, LocationError, SearchResult
+from photoplug.hooks import Library, LocationError, Query, QueryTerm, SearchResult
 from photoplug.membership import albums_members
-from photoplug.search import parse_query
 from photoplug.thumbnails import thumbnail
+from photoplug.web_security import Access, Guard, content_security_policy
 
 PAGE = Path(__file__).with_name("web_page.html")
-FILTERS = ("album", "tags", "rating", "since", "until")
+MAX_TOP = 1000
 
 
 class Server:
@@ -66,38 +74,89 @@ def _url_id(stable_id: str) -> str:
     return quote(stable_id, safe="")
 
 
-def create_app(app: Any, libraries: list[Library], albums_file: Path | None = None
-               ) -> Starlette:
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` (port 0: a free one); ``::`` takes IPv4 too."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        everywhere = family == socket.AF_INET6 and address[0] == "::"
+        return socket.create_server(address[:2], family=family,
+                                    dualstack_ipv6=everywhere and socket.has_dualstack_ipv6())
+    except OSError as exc:
+        raise PhotoplugError(f"cannot listen on {host} port {port}: {exc.strerror}") from None
+
+
+class BadRequest(Exception):
+    """A parameter the API cannot use; the message is the sentence the client sees."""
+
+
+def whole_number(text: str, name: str, low: int, high: int) -> int:
+    """Parameter ``name``'s ``text`` as a whole number from ``low`` to ``high``, checked."""
+    if not re.fullmatch(r"[0-9]{1,9}", text) or not low <= int(text) <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+def day(params: QueryParams, name: str) -> str | None:
+    """A YYYY-MM-DD date parameter, checked; None when absent."""
+    text = params.get(name)
+    if not text:
+        return None
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        with suppress(ValueError):
+            return date.fromisoformat(text).isoformat()
+    raise BadRequest(f"{name} must be a date written YYYY-MM-DD, such as 2024-06-01")
+
+
+def search_filters(params: QueryParams) -> dict[str, Any]:
+    """The host filters asked for (album, tags, rating, since, until), checked."""
+    tags, rating = params.get("tags"), params.get("rating")
+    filters: dict[str, Any] = {
+        "album": params.get("album") or None, "tags": [tags] if tags else None,
+        "rating": whole_number(rating, "rating", 0, 5) if rating else None,
+        "since": day(params, "since"), "until": day(params, "until")}
+    if filters["since"] and filters["until"] and filters["since"] > filters["until"]:
+        raise BadRequest(f"since ({filters['since']}) is after until ({filters['until']})")
+    return {k: v for k, v in filters.items() if v is not None}
+
+
+def create_app(app: Any, libraries: list[Library], access: Access,
+               albums_file: Path | None = None) -> Starlette:
+    """The page, its API and the files, behind ``access`` (Host check, token, headers)."""
     server = Server(app, libraries, albums_file)
+    page_html = PAGE.read_text(encoding="utf-8")
 
     async def page(request: Request) -> Response:
-        return HTMLResponse(PAGE.read_text(encoding="utf-8"),
-                            headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(page_html, headers={"Cache-Control": "no-cache"})
+
+    def query_of(params: QueryParams, uri: str) -> Query:
+        """The text ``q`` (never a file path), or the photo ``like`` names in ``uri``."""
+        text, like = params.get("q", "").strip(), params.get("like")
+        if text and like:
+            raise BadRequest("give q (words) or like (a photo), not both")
+        if like:
+            path = server.served_path(list(server.libraries).index(uri), like)
+            if path is None:
+                raise BadRequest(f"unknown photo {like!r}: {uri} has no such photo")
+            return Query((QueryTerm(str(path), is_image=True),))
+        if not text:
+            raise BadRequest("the query is empty: say what the photos show, such as "
+                             "q=beach at sunset")
+        return Query((QueryTerm(text),))
 
     def search(request: Request) -> Response:
         params = request.query_params
         try:
-            top = int(params.get("top", "40"))
+            top = whole_number(params.get("top", "40"), "top", 1, MAX_TOP)
             uri = params.get("location") or next(iter(server.libraries))
             if uri not in server.libraries:
-                return JSONResponse({"error": "unknown location"}, status_code=400)
-            like = params.get("like")
-            if like:
-                path = server.served_path(list(server.libraries).index(uri), like)
-                if path is None:
-                    return JSONResponse({"error": "unknown photo"}, status_code=404)
-                query = parse_query(str(path))
-            else:
-                query = parse_query(params.get("q", ""))
-            filters = {k: params.get(k) for k in FILTERS if params.get(k)}
-            if "tags" in filters:
-                filters["tags"] = [filters["tags"]]
-            if "rating" in filters:
-                filters["rating"] = int(filters["rating"])
+                raise BadRequest(f"unknown location {uri!r}: this page serves "
+                                 f"{', '.join(server.libraries)}")
+            query = query_of(params, uri)
+            filters = search_filters(params)
             with server.lock:
                 only = {uri: server.libraries[uri].select(**filters)} if filters else None
                 results = server.app.search(query, [uri], top, only=only)
-        except (PhotoplugError, LocationError, ValueError) as exc:
+        except (BadRequest, PhotoplugError, LocationError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse([server.item(i, r) for i, r in enumerate(results, 1)])
 
@@ -146,7 +205,8 @@ def create_app(app: Any, libraries: list[Library], albums_file: Path | None = No
     def locations(request: Request) -> Response:
         return JSONResponse(list(server.libraries))
 
-    return Starlette(routes=[
+    guard = Middleware(Guard, access=access, csp=content_security_policy(page_html))
+    return Starlette(middleware=[guard], routes=[
         Route("/", page),
         Route("/api/search", search),
         Route("/api/albums", albums),
