@@ -1,25 +1,30 @@
-"""Precision and recall of calibrated albums on a labelled folder (needs real weights).
+"""Precision and recall of smart albums on a labelled folder: the method in use against the
+previous one (a Gaussian-mixture cut per album), side by side in the same run.
 
     .venv/bin/python benchmarks/albums_quality.py LABELLED_DIR --model ViT-B-32 --pretrained openai
-    .venv/bin/python benchmarks/albums_quality.py LABELLED_DIR --model ViT-B-32 --weights FILE
+    .venv/bin/python benchmarks/albums_quality.py LABELLED_DIR --model local-dir:../shared/models/toy-clip \\
+        --only-mine --absent "a photo of a cat"
 
-LABELLED_DIR holds one subfolder per label ("beach", "dog", "receipt", ...), each with
+LABELLED_DIR holds one subfolder per label ("beach", "dog", "red circle", ...), each with
 photos of that label. Every label becomes an album with the prompt "a photo of a LABEL"
-(or --albums FILE whose album names are the labels) at the default threshold ("auto"),
-synced against the whole folder; precision and recall are printed per album, with the
-fixed-cut baseline (the best single cosine for all albums) measured in the same run.
+and a vocabulary concept of the same prompt; ``--absent PROMPT`` adds albums of things
+the folder does not hold (they should stay empty). ``benchmarks/toy_libraries.py`` draws
+such folders for toy-clip. Real weights are needed for real photos.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).parent))
+from baselines import gmm_membership  # noqa: E402
 
-from photoplug.albums import AlbumDef, load_albums
-from photoplug.api import Photoplug
-from photoplug.membership import album_scores, albums_members
+from photoplug.albums import AlbumDef  # noqa: E402
+from photoplug.api import Photoplug  # noqa: E402
+from photoplug.membership import albums_members  # noqa: E402
+from photoplug.vocabulary import BUILTIN_VOCABULARY, Concept, load_vocabulary  # noqa: E402
 
 
 def main() -> None:
@@ -28,38 +33,43 @@ def main() -> None:
     ap.add_argument("--model", default="ViT-B-32")
     ap.add_argument("--pretrained")
     ap.add_argument("--weights")
-    ap.add_argument("--albums", type=Path, help="album definitions named after the labels")
+    ap.add_argument("--absent", action="append", default=[], metavar="PROMPT",
+                    help="an album of something the folder does not hold (repeatable)")
+    ap.add_argument("--only-mine", action="store_true",
+                    help="the labels alone as the vocabulary, not the built-in one too")
     args = ap.parse_args()
     labels = sorted(p.name for p in args.folder.iterdir() if p.is_dir())
-    albums = load_albums(args.albums) if args.albums else \
-        [AlbumDef(label, (f"a photo of a {label}",)) for label in labels]
+    albums = [AlbumDef(label, (f"a photo of a {label}",)) for label in labels]
+    albums += [AlbumDef(prompt, (prompt,)) for prompt in args.absent]
+    concepts = [Concept(label, (f"a photo of a {label}",), False) for label in labels]
+    if not args.only_mine:
+        concepts = load_vocabulary(BUILTIN_VOCABULARY) + concepts
     with tempfile.TemporaryDirectory() as tmp:
         app = Photoplug(index=Path(tmp) / "index.sqlite3", model=args.model,
                         pretrained=args.pretrained, weights=args.weights)
         library = app.open(str(args.folder))
         app.index(library)
         engine, matrix, rows = app.library_vectors(library)
-        encode = lambda texts: app.text_vectors(engine, texts)  # noqa: E731
-        truth = [{i for i, r in enumerate(rows) if Path(r[1]).parts[0] == a.name}
+        encoders = app.encoders(engine)
+        label_of = {f"a photo of a {label}": label for label in labels}
+        truth = [{i for i, r in enumerate(rows)
+                  if Path(r[1]).parts[0] == label_of.get(a.prompts[0], a.name)}
                  for a in albums]
-        results = albums_members(albums, matrix, encode, engine)
-        scores = album_scores(albums, matrix, encode, engine)
-
-        def pr(members: set[int], expected: set[int]) -> tuple[float, float]:
+        previous = gmm_membership.albums_members(albums, matrix, encoders.texts)
+        now = albums_members(albums, matrix, encoders, concepts)
+    print(f"{len(rows)} photos in {len(labels)} labels, model {engine.spec.label}, "
+          f"vocabulary {len(concepts)} concepts")
+    print(f"{'album':<28} {'photos':>6}   {'previous: members':>17} {'P':>5} {'R':>5}"
+          f"   {'now: members':>12} {'P':>5} {'R':>5}")
+    for album, expected, old, new in zip(albums, truth, previous, now):
+        cells = []
+        for members in (set(old), set(new.members)):
             hits = len(members & expected)
-            return hits / max(len(members), 1), hits / max(len(expected), 1)
-
-        best_fixed = max(np.linspace(0.1, 0.4, 61), key=lambda cut: np.mean(
-            [sum(pr(set(np.flatnonzero(scores[:, j] >= cut)), t)) for j, t in
-             enumerate(truth)]))
-        print(f"{len(rows)} photos, {len(albums)} albums, model {engine.spec.label}")
-        print(f"{'album':<28} {'auto P':>7} {'auto R':>7} {'cut':>6}   "
-              f"fixed {best_fixed:.3f}: P      R")
-        for j, (result, expected) in enumerate(zip(results, truth)):
-            p, r = pr(set(result.members), expected)
-            fp, fr = pr(set(np.flatnonzero(scores[:, j] >= best_fixed)), expected)
-            print(f"{result.album.name:<28} {p:7.2f} {r:7.2f} {result.threshold:6.3f}"
-                  f"   {fp:13.2f} {fr:6.2f}")
+            p = f"{hits / len(members):5.2f}" if members else "    -"
+            r = f"{hits / len(expected):5.2f}" if expected else "    -"
+            cells.append((len(members), p, r))
+        (om, op, orr), (nm, np_, nr) = cells
+        print(f"{album.name:<28} {len(expected):>6}   {om:>17} {op} {orr}   {nm:>12} {np_} {nr}")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@
     name = "beach selfies"
     prompts = ["a selfie at the beach", "friends smiling on a sandy beach"]
     negative = ["a swimming pool"]
-    examples = ["examples/beach.jpg"]     # image queries, relative to this file
+    examples = ["examples/beach.jpg"]     # example photos, relative to this file
     threshold = "auto"                    # or a raw cosine cut such as 0.27
 
-A photo belongs when it matches ANY prompt (scores combine by maximum) better than every
-negative prompt, and clears the album's threshold.
+Which photos belong is decided in ``membership``: with "auto", those the album's prompts
+describe about as well as anything else could; a negative prompt at least as good as the
+best positive one keeps a photo out.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class AlbumDef:
     prompts: tuple[str, ...]
     negative: tuple[str, ...] = ()
     examples: tuple[Path, ...] = ()
-    threshold: float | None = None  # None: "auto", the calibrated default
+    threshold: float | None = None  # None: "auto", the zero-shot competition (membership)
 
 
 def default_albums_path() -> Path:
@@ -146,8 +147,9 @@ def write_starter(path: Path, force: bool = False) -> None:
     if path.exists() and not force:
         raise PhotoplugError(f"{path} exists: edit it, or pass --force to replace it")
     lines = ["# photoplug smart albums: `photoplug albums sync LOCATION` fills them.",
-             "# A photo belongs when it matches any prompt better than every negative one",
-             '# and clears the threshold ("auto": calibrated against your own library).', ""]
+             "# A photo belongs when a prompt describes it about as well as anything in the",
+             "# vocabulary or another album does, and better than every negative prompt",
+             '# (threshold = "auto"; or a raw cosine cut such as 0.27).', ""]
     for name, prompts, negative in STARTER:
         lines += ["[[album]]", f"name = {_toml_str(name)}",
                   f"prompts = [{', '.join(_toml_str(p) for p in prompts)}]"]

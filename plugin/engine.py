@@ -15,7 +15,7 @@ from PIL import Image
 
 from photoplug.errors import PhotoplugError
 from photoplug.int8_vision import BACKEND, Int8Vision
-from photoplug.text_tower import TextTower, cache_folder
+from photoplug.text_tower import TextTower, cache_folder, model_logit_scale
 from photoplug.weights import (ModelIdentity, ModelSpec, file_digest, find_checkpoint,
                                hub_offline, network_allowed)
 
@@ -51,6 +51,7 @@ class Engine:
         with torch.inference_mode():
             dim = model.encode_text(tokenizer(["x"]).to(device)).shape[-1]
         self.identity = ModelIdentity(spec.name, spec.recorded_pretrained, weights_hash, int(dim))
+        self.logit_scale = model_logit_scale(model)
         self._tower: TextTower | None | bool = False  # False: not made yet
 
     def text_tower(self) -> TextTower | None:

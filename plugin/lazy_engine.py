@@ -45,6 +45,10 @@ class LazyEngine:
             self.full().encode_texts(texts)
 
     @property
+    def logit_scale(self) -> float:
+        return self.tower.logit_scale if self.tower else self.full().logit_scale
+
+    @property
     def image_size(self) -> int:
         return self.full().image_size
 

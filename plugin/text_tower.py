@@ -21,14 +21,15 @@ import platformdirs
 
 from photoplug.clip_tokenizer import ClipTokenizer, open_clip_vocabulary
 
-FORMAT = 1
+FORMAT = 2  # 2: the config records the model's logit scale
 CHECK_TEXTS = ["a photo of a dog on the beach", "Café été 写真", "x"]
 MIN_COSINE = 0.9999
 
 
 def cache_folder(weights_hash: str) -> Path:
     """Where the text tower of the weights with this content hash is kept."""
-    return Path(platformdirs.user_cache_dir("photoplug")) / "text-towers" / weights_hash
+    return (Path(platformdirs.user_cache_dir("photoplug")) / "text-towers"
+            / f"{weights_hash}-v{FORMAT}")
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -47,6 +48,13 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
     return (x - mean) / np.sqrt(var + eps) * weight + bias
 
 
+def model_logit_scale(model: Any) -> float:
+    """exp(logit_scale) of an open_clip model: the temperature its softmax was trained
+    with (100 for OpenAI's CLIP); 100 for a model without one."""
+    scale = getattr(model, "logit_scale", None)
+    return float(scale.detach().exp()) if scale is not None else 100.0
+
+
 class TextTower:
     """The text half of a CLIP model as numpy arrays, with its tokenizer."""
 
@@ -54,6 +62,11 @@ class TextTower:
         self.w = weights
         self.config = config
         self.tokenizer = ClipTokenizer(open_clip_vocabulary(), config["context_length"])
+
+    @property
+    def logit_scale(self) -> float:
+        """The model's learned softmax scale (exp of its ``logit_scale`` parameter)."""
+        return float(self.config["logit_scale"])
 
     @property
     def dim(self) -> int:
@@ -147,7 +160,8 @@ class TextTower:
                       p + "c_proj_bias": arr(b.mlp.c_proj.bias)})
         config = {"format": FORMAT, "layers": len(blocks), "heads": blocks[0].attn.num_heads,
                   "eps": float(model.ln_final.eps), "context_length": int(model.context_length),
-                  "act": "quick_gelu" if isinstance(blocks[0].mlp.gelu, QuickGELU) else "gelu"}
+                  "act": "quick_gelu" if isinstance(blocks[0].mlp.gelu, QuickGELU) else "gelu",
+                  "logit_scale": model_logit_scale(model)}
         tower = cls(w, config)
         with torch.inference_mode():
             try:

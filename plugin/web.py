@@ -31,6 +31,7 @@ from photoplug.errors import PhotoplugError
 from photoplug.hooks import Library, LocationError, Query, QueryTerm, SearchResult
 from photoplug.membership import albums_members
 from photoplug.thumbnails import thumbnail
+from photoplug.vocabulary import vocabulary
 from photoplug.web_security import Access, Guard, content_security_policy
 
 PAGE = Path(__file__).with_name("web_page.html")
@@ -166,13 +167,12 @@ def create_app(app: Any, libraries: list[Library], access: Access,
             return JSONResponse([])
         out = []
         try:
-            definitions = load_albums(path)
+            definitions, concepts = load_albums(path), vocabulary([], only_mine=False)
             with server.lock:
                 for uri, library in server.libraries.items():
                     engine, matrix, rows = server.app.library_vectors(library)
-                    for result in albums_members(
-                            definitions, matrix,
-                            lambda t: server.app.text_vectors(engine, t), engine):
+                    for result in albums_members(definitions, matrix,
+                                                 server.app.encoders(engine), concepts):
                         members = [SearchResult(Path(rows[i][0]), 0.0, rows[i][1], uri,
                                                 rows[i][3]) for i in result.members]
                         out.append({"album": result.album.name, "location": uri,
