@@ -2,9 +2,11 @@
 
 photoplug's keyword ``beach`` is written as ``dc:subject`` "beach" (what every viewer
 shows), ``lr:hierarchicalSubject`` "photoplug|beach" (Lightroom) and ``digiKam:TagsList``
-"photoplug/beach" (digiKam). exiftool always works on a copy with a plain name in a
-private temp folder, so any file name (leading dash, newline, unicode) is safe, and the
-result replaces the sidecar atomically.
+"photoplug/beach" (digiKam); a host that keeps keywords deeper (digiKam's database:
+``photoplug/tags/beach``) passes those parent tags, so its sidecars name the same tag.
+exiftool always works on a copy with a plain name in a private temp folder, so any file
+name (leading dash, newline, unicode) is safe, and the result replaces the sidecar
+atomically.
 """
 from __future__ import annotations
 
@@ -25,13 +27,14 @@ class SidecarError(Exception):
     """exiftool could not read or write a sidecar (broken XML, say); it was left untouched."""
 
 
-def field_values(keyword: str, fields: tuple[str, ...] = FIELDS) -> dict[str, str]:
-    """The value each of ``fields`` gets for one photoplug keyword."""
-    leaf = keyword.replace("|", "/").strip("/")
+def field_values(keyword: str, fields: tuple[str, ...] = FIELDS,
+                 parents: tuple[str, ...] = (NAMESPACE,)) -> dict[str, str]:
+    """The value each of ``fields`` gets for one photoplug keyword under ``parents``."""
+    path = [*parents, *keyword.replace("|", "/").strip("/").split("/")]
     values = {
-        "XMP-dc:Subject": leaf.rsplit("/", 1)[-1],
-        "XMP-lr:HierarchicalSubject": f"{NAMESPACE}|{leaf.replace('/', '|')}",
-        "XMP-digiKam:TagsList": f"{NAMESPACE}/{leaf}",
+        "XMP-dc:Subject": path[-1],
+        "XMP-lr:HierarchicalSubject": "|".join(path),
+        "XMP-digiKam:TagsList": "/".join(path),
     }
     return {f: values[f] for f in fields}
 
