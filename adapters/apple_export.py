@@ -21,7 +21,8 @@ from typing import Any, Collection, Iterator, Mapping
 
 from photoplug.adapters.apple_files import VIDEO_SUFFIXES, ExportedPhoto, edit_base, group_files
 from photoplug.adapters.capture_dates import capture_date
-from photoplug.adapters.folder import photo_ref, select_in_folder, walk_files
+from photoplug.adapters.folder import (keywords_present, merge, photo_ref, select_in_folder,
+                                      walk_files)
 from photoplug.adapters.journal import Journal
 from photoplug.adapters.osxphotos_db import EXPORT_DB, read_uuids
 from photoplug.adapters.photos_plan import (KEYWORD_PREFIX, PhotosPlan, PlannedPhoto,
@@ -29,7 +30,9 @@ from photoplug.adapters.photos_plan import (KEYWORD_PREFIX, PhotosPlan, PlannedP
 from photoplug.adapters.photos_script import apply_script, undo_script
 from photoplug.adapters.sidecars import SidecarKeywords, sidecar_for
 from photoplug.decode import PHOTO_SUFFIXES
-from photoplug.hooks import LocationError, PhotoRef, WriteReport, hookimpl
+from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
+                             hookimpl)
+from photoplug.ledger import Ledger
 
 SCHEME = "apple-export"
 STATE_DIR = ".photoplug"
@@ -140,43 +143,68 @@ class AppleExportLibrary:
             report.errors.append(f"{sid}: no longer in {self.root}; run `photoplug index` again")
         return {sid: photos[sid] for sid in ids if sid in photos}
 
-    def write_keywords(self, keywords: Mapping[str, Collection[str]], dry_run: bool
-                       ) -> WriteReport:
+    @property
+    def ledger_path(self) -> Path:
+        """photoplug's record of its writes here (the user's corrections come from it)."""
+        return self.state_dir / "ledger.json"
+
+    def write(self, plan: WritePlan, dry_run: bool) -> WriteReport:
+        """Keywords into the sidecars beside every still; keywords and albums into the
+        plan for Photos (and its script)."""
         report = WriteReport(dry_run=dry_run)
-        photos = self._lookup(keywords, report)
-        written = self.sidecars.add(
-            {still: (self.root / still, keywords[sid])
-             for sid, photo in photos.items() for still in photo.stills}, dry_run)
-        report.changes += written.changes
-        report.errors += written.errors
-        plan = self._load_plan()
-        for sid, photo in sorted(photos.items()):
-            wanted = {photos_keyword(w) for w in keywords[sid]}
-            new = sorted(wanted - set(plan.keywords.get(sid, [])))
-            if new:
-                plan.keywords[sid] = sorted(set(plan.keywords.get(sid, [])) | wanted)
-                plan.photos.setdefault(sid, self._planned(photo))
-                report.changes.append(f"Photos: {plan.photos[sid].filename}: + {', '.join(new)}")
-        self._save(plan, report)
+        wanted = set(plan.add_keywords) | set(plan.remove_keywords) | \
+            {sid for ids in plan.albums.values() for sid in ids}
+        photos = self._lookup(wanted, report)
+        for words_of, write in ((plan.add_keywords, self.sidecars.add),
+                                (plan.remove_keywords, self.sidecars.remove)):
+            merge(report, write({still: (self.root / still, words_of[sid])
+                                 for sid, photo in photos.items() if words_of.get(sid)
+                                 for still in photo.stills}, dry_run))
+        photos_plan = self._load_plan()
+        self._plan_keywords(photos_plan, photos, plan, report)
+        self._plan_albums(photos_plan, photos, plan.albums, report)
+        self._save(photos_plan, report)
         return report
 
-    def write_albums(self, albums: Mapping[str, Collection[str]], dry_run: bool
-                     ) -> WriteReport:
-        report = WriteReport(dry_run=dry_run)
-        photos = self._lookup({sid for ids in albums.values() for sid in ids}, report)
-        plan = self._load_plan()
+    def read_back(self, expected: HostState) -> HostState:
+        """Keywords from the sidecars of each photo's first still. Albums as photoplug
+        planned them: what the user does in Photos itself cannot be seen from here."""
+        photos, _ = self.photos()
+        planned = self._load_plan()
+        firsts = {sid: photo.stills[0] for sid, photo in photos.items() if photo.stills}
+        known = HostState({}, {w: {sid for sid in ids if sid in firsts}
+                               for w, ids in expected.keywords.items()})
+        keywords = keywords_present(self.sidecars, known, lambda sid: self.root / firsts[sid])
+        return HostState({name: set(planned.albums.get(name, [])) for name in expected.albums},
+                         keywords)
+
+    def _plan_keywords(self, photos_plan: PhotosPlan, photos: Mapping[str, ExportedPhoto],
+                       plan: WritePlan, report: WriteReport) -> None:
+        for sid, photo in sorted(photos.items()):
+            have = set(photos_plan.keywords.get(sid, []))
+            add = {photos_keyword(w) for w in plan.add_keywords.get(sid, ())} - have
+            off = {photos_keyword(w) for w in plan.remove_keywords.get(sid, ())} & have
+            if not add and not off:
+                continue
+            photos_plan.keywords[sid] = sorted((have | add) - off)
+            photos_plan.removed[sid] = sorted(
+                (set(photos_plan.removed.get(sid, [])) | off) - add)
+            photos_plan.photos.setdefault(sid, self._planned(photo))
+            change = ", ".join([f"+ {w}" for w in sorted(add)] + [f"- {w}" for w in sorted(off)])
+            report.changes.append(f"Photos: {photos_plan.photos[sid].filename}: {change}")
+
+    def _plan_albums(self, photos_plan: PhotosPlan, photos: Mapping[str, ExportedPhoto],
+                     albums: Mapping[str, Collection[str]], report: WriteReport) -> None:
         for name, ids in sorted(albums.items()):
             members = sorted(sid for sid in set(ids) if sid in photos)
-            before = set(plan.albums.get(name, []))
-            if name in plan.albums and before == set(members):
+            before = set(photos_plan.albums.get(name, []))
+            if name in photos_plan.albums and before == set(members):
                 continue
             for sid in members:
-                plan.photos.setdefault(sid, self._planned(photos[sid]))
-            plan.albums[name] = members
+                photos_plan.photos.setdefault(sid, self._planned(photos[sid]))
+            photos_plan.albums[name] = members
             report.changes.append(f"Photos album {name}: {len(members)} photos (+"
                                   f"{len(set(members) - before)} -{len(before - set(members))})")
-        self._save(plan, report)
-        return report
 
     def _save(self, plan: PhotosPlan, report: WriteReport) -> None:
         """Keep the plan and write it out for the Mac, when it changed."""
@@ -213,6 +241,7 @@ class AppleExportLibrary:
                     done.unlink(missing_ok=True)
         if not dry_run and not report.errors:
             Journal(self.state_dir).clear()
+            Ledger(self.ledger_path).forget()
             if self.state_dir.is_dir() and not any(self.state_dir.iterdir()):
                 self.state_dir.rmdir()
         return report
@@ -258,17 +287,13 @@ def photoplug_adapters() -> list[AppleExportAdapter]:
 
 
 @hookimpl
-def photoplug_write_keywords(library: Any, keywords: Mapping[str, Collection[str]],
-                             dry_run: bool) -> WriteReport | None:
-    return library.write_keywords(keywords, dry_run) \
-        if isinstance(library, AppleExportLibrary) else None
+def photoplug_write(library: Any, plan: WritePlan, dry_run: bool) -> WriteReport | None:
+    return library.write(plan, dry_run) if isinstance(library, AppleExportLibrary) else None
 
 
 @hookimpl
-def photoplug_write_albums(library: Any, albums: Mapping[str, Collection[str]],
-                           dry_run: bool) -> WriteReport | None:
-    return library.write_albums(albums, dry_run) \
-        if isinstance(library, AppleExportLibrary) else None
+def photoplug_read_back(library: Any, expected: HostState) -> HostState | None:
+    return library.read_back(expected) if isinstance(library, AppleExportLibrary) else None
 
 
 @hookimpl

@@ -3,46 +3,65 @@
 Photos are digiKam's visible images (not trashed, obsolete or hidden; category image),
 their stable id digiKam's image id. Indexing only reads the database. Write-back puts
 keywords under ``photoplug/tags/…``, albums under ``photoplug/albums/…`` with one saved
-search each, after a timestamped backup, in one transaction, and never while digiKam
-runs unless forced; with ``--sidecars`` the keywords also go into each photo's XMP
-sidecar, where digiKam's "Read metadata from files" finds them.
+search each, after a timestamped backup, in one transaction, and never while a digiKam
+has this database open (unless forced; ``wait`` waits for it to close); with
+``--sidecars`` the keywords also go into each photo's XMP sidecar under the same path
+(``photoplug/tags/beach``), so digiKam's "Read metadata from files" finds the tag
+photoplug made instead of making a second one.
 """
 from __future__ import annotations
 
-import configparser
+import os
 import sqlite3
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any, Collection, Iterator, Mapping
 
 from photoplug.adapters.digikam_db import (
     IMAGE,
+    ROOT_TAG,
     VISIBLE,
     Writer,
     album_roots,
     backup,
     internal_tag,
+    our_tag,
     tag_by_path,
+    tagged,
     check_version,
+    check_writable,
     connect_readonly,
-    digikam_running,
+)
+from photoplug.adapters.digikam_process import (
+    database_settings,
+    digikam_using,
+    digikamrc,
+    wait_until_closed,
 )
 from photoplug.adapters.sidecars import SidecarKeywords
-from photoplug.hooks import LocationError, PhotoRef, WriteReport, hookimpl
+from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
+                             hookimpl)
+from photoplug.ledger import Ledger
 
 DB_NAME = "digikam4.db"
+KEYWORD_PATH = (ROOT_TAG, "tags")  # where keywords are tags, in the database and sidecars
+KEEP_BACKUPS = 3
 
 
 class DigikamLibrary:
     """One digiKam collection database."""
 
-    def __init__(self, db_path: Path, force: bool = False, sidecars: bool = False) -> None:
+    def __init__(self, db_path: Path, force: bool = False, sidecars: bool = False,
+                 wait: bool = False, keep_backups: int = KEEP_BACKUPS) -> None:
         self.db_path = db_path
         self.uri = f"digikam:{db_path}"
         self.force = force
+        self.wait = wait
+        self.keep_backups = keep_backups
         self.write_sidecars = sidecars
         # sidecars live beside the photos; their journal beside the database
-        self.sidecars = SidecarKeywords(Path("/"), db_path.with_name("photoplug-sidecars"))
+        self.sidecars = SidecarKeywords(Path("/"), db_path.with_name("photoplug-sidecars"),
+                                        parents=KEYWORD_PATH)
 
     def available(self) -> bool:
         return self.db_path.is_file()
@@ -131,18 +150,36 @@ class DigikamLibrary:
         after a backup, so a dry run and a real run report the same changes."""
         if not self.available():
             raise LocationError(f"{self.db_path} does not exist")
-        self._read().close()
-        if not dry_run and not self.force and digikam_running():
-            raise LocationError("digiKam is running: close it first (it keeps tags in memory "
-                                "and would overwrite photoplug's changes), or pass --force")
+        self._check_writable()
+        if not dry_run and not self.force and self._waited_for_digikam():
+            self._check_writable()  # digiKam may have upgraded it meanwhile
         rehearsal = self._transaction(change, commit=False)
         report = WriteReport(changes=rehearsal, dry_run=dry_run)
         if dry_run or not rehearsal:
             return report
-        saved = backup(self.db_path)
+        saved, removed = backup(self.db_path, self.keep_backups)
         report.changes = self._transaction(change, commit=True)
-        report.changes.append(f"backup of the database before writing: {saved}")
+        report.notes.append(f"backup of the database before writing: {saved} (the newest "
+                            f"{self.keep_backups} are kept"
+                            + (f"; removed {len(removed)} older)" if removed else ")"))
         return report
+
+    def _check_writable(self) -> None:
+        with closing(connect_readonly(self.db_path)) as db:
+            check_writable(check_version(db, self.db_path), self.db_path)
+
+    def _waited_for_digikam(self) -> bool:
+        """Whether a digiKam had this database open and we waited for it to close; refuses
+        when one has it open and waiting was not asked for."""
+        using = digikam_using(self.db_path)
+        if using is None:
+            return False
+        if not self.wait:
+            raise LocationError(f"{using}: close it first (it keeps tags in memory and would "
+                                f"overwrite photoplug's changes), or pass --wait to write "
+                                f"once it closes")
+        wait_until_closed(self.db_path)
+        return True
 
     def _transaction(self, change: Any, commit: bool) -> list[str]:
         db = sqlite3.connect(self.db_path, timeout=5, isolation_level=None)
@@ -162,25 +199,49 @@ class DigikamLibrary:
         finally:
             db.close()
 
-    def write_keywords(self, keywords: Mapping[str, Collection[str]], dry_run: bool
-                       ) -> WriteReport:
-        by_word: dict[str, set[int]] = {}
-        for stable_id, words in keywords.items():
-            for word in words:
-                by_word.setdefault(word, set()).add(int(stable_id))
+    @property
+    def ledger_path(self) -> Path:
+        """photoplug's record of its writes to this database (the user's corrections come
+        from it), in a hidden folder beside the database."""
+        return self.db_path.with_name(".photoplug") / f"{self.db_path.name}.ledger.json"
+
+    def write(self, plan: WritePlan, dry_run: bool) -> WriteReport:
+        """Keywords (added and taken off) and albums in one transaction, after one backup;
+        with ``--sidecars`` the keywords into the photos' sidecars too."""
+        adds, removes = _by_word(plan.add_keywords), _by_word(plan.remove_keywords)
 
         def change(w: Writer) -> None:
-            for word, ids in sorted(by_word.items()):
-                w.link(w.tag(["tags", *word.strip("/").split("/")]), f"photoplug/tags/{word}",
-                       ids)
+            for word, ids in sorted(adds.items()):
+                w.link(w.tag(_keyword_path(word)), _keyword_name(word), ids)
+            for word, ids in sorted(removes.items()):
+                tag_id = our_tag(w.db, _keyword_path(word))
+                if tag_id is not None:
+                    w.unlink(tag_id, _keyword_name(word), ids)
+            for name, members in sorted(plan.albums.items()):
+                tag_id = w.tag(_album_path(name))
+                ids = {int(m) for m in members}
+                w.unlink_others(tag_id, "/".join([ROOT_TAG, *_album_path(name)]), ids)
+                w.link(tag_id, "/".join([ROOT_TAG, *_album_path(name)]), ids)
+                w.saved_search(name, tag_id)
         report = self._write(dry_run, change)
-        if self.write_sidecars:
-            paths = self.photo_paths(keywords)
-            side = self.sidecars.add({sid: (paths[sid], words) for sid, words in
-                                      keywords.items() if sid in paths}, dry_run)
-            report.changes += side.changes
-            report.errors += side.errors
+        if self.write_sidecars and (plan.add_keywords or plan.remove_keywords):
+            paths = self.photo_paths(set(plan.add_keywords) | set(plan.remove_keywords))
+            for words_of, write in ((plan.add_keywords, self.sidecars.add),
+                                    (plan.remove_keywords, self.sidecars.remove)):
+                side = write({sid: (paths[sid], words) for sid, words in words_of.items()
+                              if sid in paths and words}, dry_run)
+                report.changes += side.changes
+                report.errors += side.errors
         return report
+
+    def read_back(self, expected: HostState) -> HostState:
+        """What photoplug's album and keyword tags are on now, by image id."""
+        with closing(self._read()) as db:
+            albums = {name: set(map(str, tagged(db, _album_path(name))))
+                      for name in expected.albums}
+            keywords = {word: set(map(str, tagged(db, _keyword_path(word))))
+                        for word in expected.keywords}
+        return HostState(albums, keywords)
 
     def photo_paths(self, stable_ids: Collection[str]) -> dict[str, Path]:
         """Where these images are on this machine (those on mounted roots)."""
@@ -188,24 +249,38 @@ class DigikamLibrary:
         return {ref.stable_id: ref.path for ref in self.scan()
                 if ref.stable_id in wanted and not ref.offline}
 
-    def write_albums(self, albums: Mapping[str, Collection[str]], dry_run: bool
-                     ) -> WriteReport:
-        def change(w: Writer) -> None:
-            for name, members in sorted(albums.items()):
-                label = name.replace("/", "∕")
-                tag_id = w.tag(["albums", label])
-                ids = {int(m) for m in members}
-                w.unlink_others(tag_id, f"photoplug/albums/{label}", ids)
-                w.link(tag_id, f"photoplug/albums/{label}", ids)
-                w.saved_search(name, tag_id)
-        return self._write(dry_run, change)
-
     def undo(self, dry_run: bool) -> WriteReport:
         report = self._write(dry_run, lambda w: w.remove_all())
         side = self.sidecars.undo(dry_run)
         report.changes += side.changes
         report.errors += side.errors
+        if not dry_run and not report.errors:
+            Ledger(self.ledger_path).forget()
+            with suppress(OSError):
+                self.ledger_path.parent.rmdir()  # if nothing else is in it
         return report
+
+
+def _by_word(keywords: Mapping[str, Collection[str]]) -> dict[str, set[int]]:
+    by_word: dict[str, set[int]] = {}
+    for stable_id, words in keywords.items():
+        for word in words:
+            by_word.setdefault(word, set()).add(int(stable_id))
+    return by_word
+
+
+def _keyword_path(word: str) -> list[str]:
+    """Below ``photoplug``: ``tags/animals/dog`` for the keyword ``animals/dog``."""
+    return [*KEYWORD_PATH[1:], *word.strip("/").split("/")]
+
+
+def _keyword_name(word: str) -> str:
+    return "/".join([ROOT_TAG, *_keyword_path(word)])
+
+
+def _album_path(name: str) -> list[str]:
+    """Below ``photoplug``: ``albums/NAME``, a "/" in the name kept in one tag as "∕"."""
+    return ["albums", name.replace("/", "∕")]
 
 
 def find_database(target: str) -> Path:
@@ -220,16 +295,9 @@ def find_database(target: str) -> Path:
 
 
 def _configured_for_mysql() -> bool:
-    rc = Path("~/.config/digikamrc").expanduser()
-    if not rc.is_file():
-        return False
-    config = configparser.ConfigParser(strict=False, interpolation=None)
-    try:
-        config.read(rc, encoding="utf-8")
-    except configparser.Error:
-        return False
-    return any("MYSQL" in config.get(section, "Database Type", fallback="").upper()
-               for section in config.sections())
+    rc = digikamrc(os.environ, Path.home())
+    settings = database_settings(rc) if rc else None
+    return "MYSQL" in (settings or {}).get("database type", "").upper()
 
 
 class DigikamAdapter:
@@ -237,9 +305,10 @@ class DigikamAdapter:
     description = "a digiKam collection (digikam4.db); tags and smart albums in its database"
 
     def open(self, target: str, force: bool = False, sidecars: bool = False,
-             **_: Any) -> DigikamLibrary:
+             wait: bool = False, keep_backups: int | None = None, **_: Any) -> DigikamLibrary:
         db_path = find_database(target)
-        library = DigikamLibrary(db_path, force=force, sidecars=sidecars)
+        library = DigikamLibrary(db_path, force=force, sidecars=sidecars, wait=wait,
+                                 keep_backups=keep_backups or KEEP_BACKUPS)
         if library.available():
             library._read().close()  # version and format checked up front
         return library
@@ -255,15 +324,13 @@ def photoplug_adapters() -> list[DigikamAdapter]:
 
 
 @hookimpl
-def photoplug_write_keywords(library: Any, keywords: Mapping[str, Collection[str]],
-                             dry_run: bool) -> WriteReport | None:
-    return library.write_keywords(keywords, dry_run) if _ours(library) else None
+def photoplug_write(library: Any, plan: WritePlan, dry_run: bool) -> WriteReport | None:
+    return library.write(plan, dry_run) if _ours(library) else None
 
 
 @hookimpl
-def photoplug_write_albums(library: Any, albums: Mapping[str, Collection[str]],
-                           dry_run: bool) -> WriteReport | None:
-    return library.write_albums(albums, dry_run) if _ours(library) else None
+def photoplug_read_back(library: Any, expected: HostState) -> HostState | None:
+    return library.read_back(expected) if _ours(library) else None
 
 
 @hookimpl

@@ -4,6 +4,13 @@ The schema is digiKam's own (``dbconfig.xml``); photoplug adds rows only: tags u
 one top-level ``photoplug`` tag (each marked in ``TagProperties`` so undo removes exactly
 those), their ``ImageTags`` links, and saved searches named ``photoplug: …``. Tags are
 found by ``(pid, name)``; digiKam's triggers keep ``TagsTree``.
+
+Versions: digiKam 6.0 created DBVersion 10, the 7.x series went up to 15, digiKam 8 writes
+16. For SQLite the steps between them (``UpdateSchemaFromV10ToV11`` … ``V15ToV16`` in
+digiKam's ``dbconfig.xml``, run by ``CoreDbSchemaUpdater::updateToVersion``) touch nothing
+photoplug reads or writes: 10->11, 11->12, 12->13 and 14->15 are MySQL-only, 13->14 adds
+``Albums.modificationDate``, 15->16 ``AlbumRoots.caseSensitivity``. A newer database is
+read (if it still has the columns below) but never written.
 """
 from __future__ import annotations
 
@@ -19,7 +26,21 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from photoplug.hooks import LocationError
 
-SUPPORTED_VERSIONS = {15: "digiKam 7", 16: "digiKam 8"}
+OLDEST, NEWEST = 10, 16  # DBVersion of digiKam 6.0 and of digiKam 8
+RELEASES = "digiKam 6.0 to 8.x"
+# Every column photoplug reads or writes (all present from DBVersion 10 on).
+COLUMNS = {
+    "Settings": ("keyword", "value"),
+    "AlbumRoots": ("id", "label", "identifier", "specificPath"),
+    "Albums": ("id", "albumRoot", "relativePath"),
+    "Images": ("id", "album", "name", "status", "category"),
+    "ImageInformation": ("imageid", "rating", "creationDate"),
+    "Tags": ("id", "pid", "name"),
+    "TagsTree": ("id", "pid"),
+    "ImageTags": ("imageid", "tagid"),
+    "TagProperties": ("tagid", "property", "value"),
+    "Searches": ("id", "type", "name", "query"),
+}
 ROOT_TAG = "photoplug"
 MARK = "photoplug"  # TagProperties.property on every tag photoplug created
 SEARCH_PREFIX = "photoplug: "
@@ -41,20 +62,36 @@ def connect_readonly(db_path: Path) -> sqlite3.Connection:
 
 
 def check_version(db: sqlite3.Connection, db_path: Path) -> int:
+    """The database's DBVersion, once it is known to be one photoplug can read."""
     try:
-        rows = dict(db.execute("SELECT keyword, value FROM Settings WHERE keyword IN "
-                               "('DBVersion', 'DBVersionRequired')").fetchall())
+        row = db.execute("SELECT value FROM Settings WHERE keyword = 'DBVersion'").fetchone()
     except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            raise LocationError(f"{db_path} is locked by another program (digiKam?); try "
+                                f"again when it is closed") from None
         raise LocationError(f"{db_path} is not a digiKam database ({exc})") from None
     try:
-        version = int(rows.get("DBVersion", ""))
-    except ValueError:
+        version = int(row[0])
+    except (TypeError, ValueError):
         raise LocationError(f"{db_path} has no digiKam DBVersion setting") from None
-    if version not in SUPPORTED_VERSIONS:
-        known = ", ".join(f"{v} ({name})" for v, name in SUPPORTED_VERSIONS.items())
-        raise LocationError(f"{db_path} is a digiKam database of version {version}; "
-                            f"photoplug supports {known}")
+    if version < OLDEST:
+        raise LocationError(f"{db_path} is a digiKam database of version {version}; photoplug "
+                            f"supports versions {OLDEST} to {NEWEST} ({RELEASES})")
+    for table, columns in COLUMNS.items():
+        have = {column[1] for column in db.execute(f"PRAGMA table_info({table})")}
+        missing = [c for c in columns if c not in have]
+        if missing:
+            raise LocationError(f"{db_path} (digiKam database version {version}) has no "
+                                f"{table}.{missing[0]}, which photoplug needs")
     return version
+
+
+def check_writable(version: int, db_path: Path) -> None:
+    """photoplug writes only the versions whose schema it knows."""
+    if version > NEWEST:
+        raise LocationError(f"{db_path} is a digiKam database of version {version}, newer "
+                            f"than photoplug knows ({OLDEST} to {NEWEST}): it can be indexed "
+                            f"and searched, but photoplug does not write to it")
 
 
 def _mount_of_uuid(uuid: str) -> Path | None:
@@ -122,6 +159,24 @@ def tag_by_path(db: sqlite3.Connection, path: list[str]) -> int:
     return pid
 
 
+def our_tag(db: sqlite3.Connection, path: list[str]) -> int | None:
+    """The id of photoplug/…/leaf if it exists."""
+    pid = 0
+    for name in [ROOT_TAG, *path]:
+        row = db.execute("SELECT id FROM Tags WHERE pid = ? AND name = ?", (pid, name)).fetchone()
+        if row is None:
+            return None
+        pid = row[0]
+    return pid
+
+
+def tagged(db: sqlite3.Connection, path: list[str]) -> set[int]:
+    """The images photoplug/…/leaf is on (none if there is no such tag)."""
+    tag_id = our_tag(db, path)
+    return set() if tag_id is None else {i for (i,) in db.execute(
+        "SELECT imageid FROM ImageTags WHERE tagid = ?", (tag_id,))}
+
+
 def internal_tag(db: sqlite3.Connection, name: str) -> int:
     """digiKam's internal tag for a colour or pick label (-1 if never used: matches nothing)."""
     row = db.execute("SELECT t.id FROM Tags t JOIN Tags root ON root.id = t.pid "
@@ -130,24 +185,14 @@ def internal_tag(db: sqlite3.Connection, name: str) -> int:
     return row[0] if row else -1
 
 
-def digikam_running() -> bool:
-    """A digiKam process on this machine (it keeps tags in memory and would overwrite ours)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return False
-    for entry in proc.iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "digikam":
-                    return True
-            except OSError:
-                continue
-    return False
+BACKUP_INFIX = ".photoplug-backup-"
 
 
-def backup(db_path: Path) -> Path:
-    """A consistent, timestamped copy of the database (SQLite's online backup)."""
-    target = db_path.with_name(f"{db_path.name}.photoplug-backup-"
+def backup(db_path: Path, keep: int) -> tuple[Path, list[Path]]:
+    """A consistent, timestamped copy of the database (SQLite's online backup); of
+    photoplug's backups of it, only the newest ``keep`` stay. Returns the new one and
+    those removed."""
+    target = db_path.with_name(f"{db_path.name}{BACKUP_INFIX}"
                                f"{time.strftime('%Y%m%d-%H%M%S')}")
     n = 1
     while target.exists():
@@ -155,7 +200,17 @@ def backup(db_path: Path) -> Path:
         n += 1
     with closing(connect_readonly(db_path)) as src, closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
-    return target
+    ours = sorted(db_path.parent.glob(f"{glob_escape(db_path.name)}{BACKUP_INFIX}*"),
+                  key=lambda p: (p.stat().st_mtime, p.name))
+    old = [p for p in ours if p != target][:max(0, len(ours) - max(keep, 1))]
+    for path in old:
+        path.unlink(missing_ok=True)
+    return target, old
+
+
+def glob_escape(name: str) -> str:
+    """``name`` as a glob pattern that matches only itself."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def search_xml(tag_id: int) -> str:
@@ -210,6 +265,13 @@ class Writer:
                             [(i, tag_id) for i in new])
         if new:
             self.changes.append(f"tag {len(new)} photos {tag_name}")
+
+    def unlink(self, tag_id: int, tag_name: str, image_ids: set[int]) -> None:
+        gone = sorted(self._linked(tag_id) & image_ids)
+        self.db.executemany("DELETE FROM ImageTags WHERE imageid=? AND tagid=?",
+                            [(i, tag_id) for i in gone])
+        if gone:
+            self.changes.append(f"untag {len(gone)} photos {tag_name}")
 
     def unlink_others(self, tag_id: int, tag_name: str, image_ids: set[int]) -> None:
         gone = sorted(self._linked(tag_id) - image_ids)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Iterator, Mapping
@@ -17,7 +16,9 @@ from typing import Any, Callable, Collection, Iterable, Iterator, Mapping
 from photoplug.adapters.journal import Journal
 from photoplug.adapters.sidecars import SidecarKeywords
 from photoplug.decode import PHOTO_SUFFIXES
-from photoplug.hooks import LocationError, PhotoRef, WriteReport, hookimpl
+from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
+                             hookimpl)
+from photoplug.ledger import Ledger
 
 STATE_DIR = ".photoplug"
 
@@ -68,46 +69,134 @@ class FolderLibrary:
 
     # -- write-back -----------------------------------------------------------------
 
-    def write_keywords(self, keywords: Mapping[str, Collection[str]], dry_run: bool
-                       ) -> WriteReport:
-        return self.sidecars.add(
-            {stable_id: (self.path_of(stable_id), words) for stable_id, words in
-             keywords.items()}, dry_run)
+    @property
+    def ledger_path(self) -> Path:
+        """photoplug's record of its writes here (the user's corrections come from it)."""
+        return self.state_dir / "ledger.json"
 
-    def write_albums(self, albums: Mapping[str, Collection[str]], dry_run: bool
-                     ) -> WriteReport:
+    def write(self, plan: WritePlan, dry_run: bool) -> WriteReport:
+        """Keywords into sidecars (added and taken off), albums as folders of links."""
+        report = self.sidecars.add({sid: (self.path_of(sid), words) for sid, words in
+                                    plan.add_keywords.items() if words}, dry_run)
+        merge(report, self.sidecars.remove({sid: (self.path_of(sid), words) for sid, words
+                                            in plan.remove_keywords.items() if words},
+                                           dry_run))
+        merge(report, self._write_albums(plan.albums, dry_run))
+        return report
+
+    def read_back(self, expected: HostState) -> HostState:
+        """Album members from the links in each album folder; keywords from the sidecars
+        of the photos photoplug expects them on."""
+        return HostState({name: set(self.album_links(name)) for name in expected.albums},
+                         keywords_present(self.sidecars, expected, self.path_of))
+
+    def album_folder(self, name: str) -> Path:
+        return self.state_dir / "albums" / album_dirname(name)
+
+    def album_links(self, name: str) -> dict[str, list[Path]]:
+        """The photos an album folder links to (stable id -> its links), whoever made
+        the links; anything else in the folder is not a member."""
+        folder = self.album_folder(name)
+        out: dict[str, list[Path]] = {}
+        if not folder.is_dir():
+            return out
+        real_root = Path(os.path.realpath(self.root))
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if not entry.is_symlink():
+                continue
+            target = Path(os.path.normpath(folder / os.readlink(entry.path)))
+            for base, where in ((self.root, target), (real_root, Path(os.path.realpath(target)))):
+                if where.is_relative_to(base):
+                    out.setdefault(where.relative_to(base).as_posix(), []).append(
+                        Path(entry.path))
+                    break
+        return out
+
+    def _write_albums(self, albums: Mapping[str, Collection[str]], dry_run: bool
+                      ) -> WriteReport:
         report = WriteReport(dry_run=dry_run)
         journal = Journal(self.state_dir)
         for name, members in sorted(albums.items()):
-            folder = self.state_dir / "albums" / album_dirname(name)
-            wanted = {link_name(sid): self.path_of(sid) for sid in members}
-            present = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
-            for stale in sorted(present - wanted.keys()):
-                report.changes.append(f"album {name}: - {stale}")
-                if not dry_run:
-                    (folder / stale).unlink()
-            for link in sorted(wanted.keys() - present):
-                report.changes.append(f"album {name}: + {link}")
+            folder = self.album_folder(name)
+            links = self.album_links(name)
+            for sid in sorted(set(links) - set(members)):
+                for link in links[sid]:
+                    report.changes.append(f"album {name}: - {link.name}")
+                    if not dry_run:
+                        link.unlink()
+            for sid in sorted(set(members) - set(links)):
+                link = free_name(folder, link_name(sid))
+                report.changes.append(f"album {name}: + {link.name}")
                 if not dry_run:
                     folder.mkdir(parents=True, exist_ok=True)
                     journal.albums.add(folder.name)
                     journal.save()
-                    os.symlink(os.path.relpath(wanted[link], folder), folder / link)
+                    os.symlink(os.path.relpath(self.path_of(sid), folder), link)
         return report
 
     def undo(self, dry_run: bool) -> WriteReport:
+        """Sidecars restored, album links removed, photoplug's record forgotten; a file of
+        yours inside an album folder is kept (with its folder)."""
         report = self.sidecars.undo(dry_run)
         journal = Journal(self.state_dir)
         for album in sorted(journal.albums):
             report.changes.append(f"remove album {album}")
-            if not dry_run:
-                shutil.rmtree(self.state_dir / "albums" / album, ignore_errors=True)
+            merge(report, remove_links(self.state_dir / "albums" / album, dry_run))
         if not dry_run and not report.errors:
             journal.clear()
+            Ledger(self.ledger_path).forget()
             for leftover in (self.state_dir / "albums", self.state_dir):
                 if leftover.is_dir() and not any(leftover.iterdir()):
                     leftover.rmdir()
         return report
+
+
+def merge(report: WriteReport, other: WriteReport) -> None:
+    """Add ``other``'s changes, errors and notes to ``report``."""
+    report.changes += other.changes
+    report.errors += other.errors
+    report.notes += other.notes
+
+
+def keywords_present(sidecars: SidecarKeywords, expected: HostState,
+                     path_of: Callable[[str], Path]) -> dict[str, set[str]]:
+    """For each expected keyword, the photos whose sidecar holds it now."""
+    wanted: dict[str, set[str]] = {}
+    for word, ids in expected.keywords.items():
+        for sid in ids:
+            wanted.setdefault(sid, set()).add(word)
+    present = sidecars.present({sid: (path_of(sid), words) for sid, words in wanted.items()})
+    return {word: {sid for sid in ids if word in present.get(sid, set())}
+            for word, ids in expected.keywords.items()}
+
+
+def remove_links(folder: Path, dry_run: bool) -> WriteReport:
+    """Delete the symbolic links in an album folder, then the folder if nothing else is
+    in it."""
+    report = WriteReport(dry_run=dry_run)
+    if not folder.is_dir():
+        return report
+    others = [e.name for e in os.scandir(folder) if not e.is_symlink()]
+    if not dry_run:
+        for entry in os.scandir(folder):
+            if entry.is_symlink():
+                os.unlink(entry.path)
+        if not others:
+            folder.rmdir()
+    if others:
+        report.notes.append(f"kept {folder}: it holds {len(others)} files that are not "
+                            f"photoplug's links")
+    return report
+
+
+def free_name(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``name (2)``... where that name is taken."""
+    candidate, n = folder / name, 2
+    while candidate.is_symlink() or candidate.exists():
+        stem, dot, ext = name.rpartition(".")
+        candidate = folder / (f"{stem} ({n}).{ext}" if dot else f"{name} ({n})")
+        n += 1
+    return candidate
 
 
 def walk_files(root: Path, excluded: Callable[[str, str], bool]
@@ -203,16 +292,13 @@ def photoplug_adapters() -> list[FolderAdapter]:
 
 
 @hookimpl
-def photoplug_write_keywords(library: Any, keywords: Mapping[str, Collection[str]],
-                             dry_run: bool) -> WriteReport | None:
-    return library.write_keywords(keywords, dry_run) if isinstance(library, FolderLibrary) \
-        else None
+def photoplug_write(library: Any, plan: WritePlan, dry_run: bool) -> WriteReport | None:
+    return library.write(plan, dry_run) if isinstance(library, FolderLibrary) else None
 
 
 @hookimpl
-def photoplug_write_albums(library: Any, albums: Mapping[str, Collection[str]],
-                           dry_run: bool) -> WriteReport | None:
-    return library.write_albums(albums, dry_run) if isinstance(library, FolderLibrary) else None
+def photoplug_read_back(library: Any, expected: HostState) -> HostState | None:
+    return library.read_back(expected) if isinstance(library, FolderLibrary) else None
 
 
 @hookimpl

@@ -34,13 +34,17 @@ class PhotosPlan:
     photos: dict[str, PlannedPhoto] = field(default_factory=dict)
     keywords: dict[str, list[str]] = field(default_factory=dict)
     albums: dict[str, list[str]] = field(default_factory=dict)
+    removed: dict[str, list[str]] = field(default_factory=dict)  # keywords photoplug took off
 
     def empty(self) -> bool:
-        return not self.keywords and not self.albums
+        return not self.keywords and not self.albums and not self.removed
 
     def prune(self) -> None:
-        """Forget photos no keyword or album refers to any more."""
-        used = set(self.keywords) | {i for ids in self.albums.values() for i in ids}
+        """Forget photos nothing in the plan refers to any more."""
+        self.keywords = {k: v for k, v in self.keywords.items() if v}
+        self.removed = {k: v for k, v in self.removed.items() if v}
+        used = set(self.keywords) | set(self.removed) | \
+            {i for ids in self.albums.values() for i in ids}
         self.photos = {k: v for k, v in self.photos.items() if k in used}
 
     def as_json(self) -> dict[str, Any]:
@@ -54,6 +58,7 @@ class PhotosPlan:
                        for k, p in sorted(self.photos.items())},
             "keywords": {k: sorted(v) for k, v in sorted(self.keywords.items())},
             "albums": {k: sorted(v) for k, v in sorted(self.albums.items())},
+            "removed": {k: sorted(v) for k, v in sorted(self.removed.items())},
         }
 
     @classmethod
@@ -62,7 +67,8 @@ class PhotosPlan:
             raise ValueError(f"unknown plan version {data.get('photoplug_plan')!r}")
         photos = {k: PlannedPhoto(v["uuid"], v["filename"], v["taken"], tuple(v["files"]))
                   for k, v in data["photos"].items()}
-        return cls(photos, dict(data["keywords"]), dict(data["albums"]))
+        return cls(photos, dict(data["keywords"]), dict(data["albums"]),
+                   dict(data.get("removed", {})))
 
     @classmethod
     def load(cls, path: Path) -> PhotosPlan:

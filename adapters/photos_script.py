@@ -172,7 +172,7 @@ on syncAlbum(folderName, albumName, specs)
 end syncAlbum
 """
 
-_UNDO = """
+_REMOVE = """
 on removeKeywords(photoSpec, unwanted)
 \tset m to my findPhoto(photoSpec)
 \tif m is missing value then return
@@ -189,7 +189,9 @@ on removeKeywords(photoSpec, unwanted)
 \t\tend if
 \tend tell
 end removeKeywords
+"""
 
+_UNDO = """
 on deleteAlbum(folderName, albumName)
 \ttell application "Photos"
 \t\tif exists folder folderName then
@@ -216,9 +218,13 @@ def _header(title: str, name: str) -> str:
 
 
 def apply_script(plan: PhotosPlan, name: str) -> str:
-    """Adds the plan's keywords (keeping every other keyword) and makes each planned
-    album in the photoplug folder hold exactly its photos."""
+    """Takes off the keywords photoplug no longer gives a photo, adds the plan's (keeping
+    every other keyword) and makes each planned album in the photoplug folder hold
+    exactly its photos."""
     lines = [_header("photoplug: add photoplug's keywords and albums to Photos.", name)]
+    for sid, words in sorted(plan.removed.items()):
+        lines.append(f"\tmy removeKeywords({photo_spec(plan.photos[sid])}, "
+                     f"{_list(sorted(words))})\n")
     for sid, words in sorted(plan.keywords.items()):
         lines.append(f"\tmy addKeywords({photo_spec(plan.photos[sid])}, {_list(sorted(words))})\n")
     for album, members in sorted(plan.albums.items()):
@@ -227,7 +233,7 @@ def apply_script(plan: PhotosPlan, name: str) -> str:
             lines.append(f"\tset end of specs to {photo_spec(plan.photos[sid])}\n")
         lines.append(f"\tmy syncAlbum(folderName, {text_literal(album)}, specs)\n")
     lines.append(_FOOTER)
-    return "".join(lines) + _FIND + _APPLY
+    return "".join(lines) + _FIND + _APPLY + _REMOVE
 
 
 def undo_script(plan: PhotosPlan, name: str) -> str:
@@ -241,4 +247,4 @@ def undo_script(plan: PhotosPlan, name: str) -> str:
         lines.append(f"\tmy deleteAlbum(folderName, {text_literal(album)})\n")
     lines.append("\tmy deleteFolderIfEmpty(folderName)\n")
     lines.append(_FOOTER)
-    return "".join(lines) + _FIND + _UNDO
+    return "".join(lines) + _FIND + _REMOVE + _UNDO

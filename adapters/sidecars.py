@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Callable, Collection, Mapping
 
 from photoplug.adapters.journal import Journal, SidecarEntry
-from photoplug.adapters.xmp import FIELDS, SidecarError, Sidecars, field_values, sha256
+from photoplug.adapters.xmp import (
+    FIELDS,
+    NAMESPACE,
+    SidecarError,
+    Sidecars,
+    field_values,
+    sha256,
+)
 from photoplug.hooks import WriteReport
 
 
@@ -26,15 +33,17 @@ def sidecar_for(photo: Path) -> Path:
 
 
 class SidecarKeywords:
-    """Sidecars under ``root``, journalled in ``state_dir``: keywords go into ``fields``,
-    in the sidecar ``naming`` picks for a photo."""
+    """Sidecars under ``root``, journalled in ``state_dir``: keywords go into ``fields``
+    below the tags ``parents``, in the sidecar ``naming`` picks for a photo."""
 
     def __init__(self, root: Path, state_dir: Path, fields: tuple[str, ...] = FIELDS,
-                 naming: Callable[[Path], Path] = sidecar_for) -> None:
+                 naming: Callable[[Path], Path] = sidecar_for,
+                 parents: tuple[str, ...] = (NAMESPACE,)) -> None:
         self.root = root
         self.state_dir = state_dir
         self.fields = fields
         self.naming = naming
+        self.parents = parents
 
     def _rel(self, sidecar: Path) -> str:
         return os.path.relpath(sidecar, self.root)
@@ -57,7 +66,7 @@ class SidecarKeywords:
         current = sidecars.read(sidecar, self.fields)
         add: dict[str, list[str]] = {f: [] for f in self.fields}
         for word in sorted(set(words)):
-            for name, value in field_values(word, self.fields).items():
+            for name, value in field_values(word, self.fields, self.parents).items():
                 if value not in current[name] and value not in add[name]:
                     add[name].append(value)
         if not any(add.values()):
@@ -123,3 +132,89 @@ class SidecarKeywords:
                     {v for vals in remove.values() for v in vals})))
                 if not report.dry_run:
                     sidecars.edit(sidecar, {}, remove)
+
+    # -- taking photoplug's keywords off, and seeing which are still there -------------
+
+    def _required(self, word: str, entry: SidecarEntry) -> dict[str, str]:
+        """The values that say ``word`` is there: its namespaced values, and the plain
+        ones photoplug itself added (a plain "beach" may be the user's own)."""
+        return {f: v for f, v in field_values(word, self.fields, self.parents).items()
+                if f != "XMP-dc:Subject" or v in entry.added.get(f, [])}
+
+    def present(self, photos: Mapping[str, tuple[Path, Collection[str]]]
+                ) -> dict[str, set[str]]:
+        """Which of the given keywords each photo's sidecar holds now (``stable_id ->
+        (photo path, keywords)``). A sidecar unchanged since photoplug's last write is
+        answered from the journal; others are read."""
+        journal = Journal(self.state_dir)
+        out: dict[str, set[str]] = {}
+        with Sidecars() as sidecars:
+            for stable_id, (photo, words) in photos.items():
+                sidecar = self.naming(photo)
+                entry = journal.sidecars.get(self._rel(sidecar))
+                if entry is None or not sidecar.exists():
+                    out[stable_id] = set()
+                    continue
+                required = {w: self._required(w, entry) for w in words}
+                if entry.written is not None and sha256(sidecar) == entry.written:
+                    current = entry.added
+                else:
+                    try:
+                        current = sidecars.read(sidecar, self.fields)
+                    except SidecarError:  # unreadable now: nothing to learn from it
+                        current = entry.added
+                out[stable_id] = {w for w, values in required.items()
+                                  if all(v in current.get(f, []) for f, v in values.items())}
+        return out
+
+    def remove(self, photos: Mapping[str, tuple[Path, Collection[str]]], dry_run: bool
+               ) -> WriteReport:
+        """Take keywords off each photo's sidecar: only the values photoplug added there
+        and no other keyword of photoplug's still needs; never the user's own."""
+        report = WriteReport(dry_run=dry_run)
+        journal = Journal(self.state_dir)
+        with Sidecars() as sidecars:
+            for stable_id, (photo, words) in sorted(photos.items()):
+                sidecar = self.naming(photo)
+                rel = self._rel(sidecar)
+                entry = journal.sidecars.get(rel)
+                if entry is None or not sidecar.exists():
+                    continue
+                try:
+                    self._remove(sidecars, journal, sidecar, entry, set(words), report)
+                except (SidecarError, OSError) as exc:
+                    report.errors.append(f"{stable_id}: {exc}")
+        return report
+
+    def _remove(self, sidecars: Sidecars, journal: Journal, sidecar: Path,
+                entry: SidecarEntry, words: set[str], report: WriteReport) -> None:
+        staying = {w for w in self._words_of(entry) if w not in words}
+        needed = {(f, v) for w in staying for f, v in
+                  field_values(w, self.fields, self.parents).items()}
+        ours: dict[str, list[str]] = {f: [] for f in self.fields}
+        for word in words:
+            for f, v in field_values(word, self.fields, self.parents).items():
+                if v in entry.added.get(f, []) and (f, v) not in needed and v not in ours[f]:
+                    ours[f].append(v)
+        current = sidecars.read(sidecar, tuple(ours))
+        remove = {f: sorted({v for v in vals if v in current.get(f, [])})
+                  for f, vals in ours.items()}
+        if not any(remove.values()):
+            return
+        report.changes.append(f"{self._rel(sidecar)}: - " + ", ".join(sorted(words)))
+        if report.dry_run:
+            return
+        sidecars.edit(sidecar, {}, remove)  # then the journal: undo of a value already
+        for f, vals in remove.items():      # gone is harmless, a forgotten one is not
+            entry.added[f] = [v for v in entry.added.get(f, []) if v not in vals]
+        entry.written = sha256(sidecar)
+        journal.save()
+
+    def _words_of(self, entry: SidecarEntry) -> set[str]:
+        """photoplug's keywords in a sidecar, from the namespaced values it added."""
+        for name, sep in (("XMP-lr:HierarchicalSubject", "|"), ("XMP-digiKam:TagsList", "/")):
+            if name in self.fields:
+                prefix = sep.join(self.parents) + sep
+                return {v[len(prefix):].replace(sep, "/") for v in entry.added.get(name, [])
+                        if v.startswith(prefix)}
+        return set()

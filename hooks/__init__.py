@@ -14,16 +14,18 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 from photoplug.hooks.types import (  # noqa: E402  (markers must exist before specs import them)
     Adapter,
+    HostState,
     Library,
     LocationError,
     PhotoRef,
     Query,
     QueryTerm,
     SearchResult,
+    WritePlan,
     WriteReport,
 )
 
 __all__ = [
-    "PROJECT", "hookspec", "hookimpl", "Adapter", "Library", "LocationError", "PhotoRef",
-    "Query", "QueryTerm", "SearchResult", "WriteReport",
+    "PROJECT", "hookspec", "hookimpl", "Adapter", "HostState", "Library", "LocationError", "PhotoRef",
+    "Query", "QueryTerm", "SearchResult", "WritePlan", "WriteReport",
 ]

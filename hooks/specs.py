@@ -1,6 +1,7 @@
 """Hook specifications: the contract between hosts, the CLIP plugin and extensions.
 
-Hosts (adapters) implement ``photoplug_adapters`` and the three write-back hooks.
+Hosts (adapters) implement ``photoplug_adapters``, ``photoplug_write``,
+``photoplug_read_back`` and ``photoplug_undo``.
 The built-in CLIP plugin implements ``photoplug_load_model``, ``photoplug_index`` and
 ``photoplug_search``; a third party may replace any of them (``tryfirst=True``) or add
 result post-processing with ``photoplug_rerank``.
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 from photoplug.hooks import hookspec
 
 if TYPE_CHECKING:
-    from photoplug.hooks.types import Adapter, Library, Query, SearchResult, WriteReport
+    from photoplug.hooks.types import (Adapter, HostState, Library, Query, SearchResult,
+                                       WritePlan, WriteReport)
 
 
 # -- hosts ---------------------------------------------------------------------------
@@ -23,20 +25,20 @@ def photoplug_adapters() -> list[Adapter]:
 
 
 @hookspec(firstresult=True)
-def photoplug_write_keywords(library: Library, keywords: Mapping[str, Collection[str]],
-                             dry_run: bool) -> WriteReport | None:
-    """Add keywords to photos (``stable_id -> keywords``), namespaced under ``photoplug``.
+def photoplug_write(library: Library, plan: WritePlan, dry_run: bool) -> WriteReport | None:
+    """Apply ``plan`` (keywords to add and take off, albums to set) to ``library`` at once:
+    one transaction and one backup where the host has a database. Keywords and albums go
+    under photoplug's namespace; recorded so undo can reverse them.
 
-    Return None when ``library`` is not yours. Idempotent; recorded so undo can reverse it.
+    Return None when ``library`` is not yours.
     """
 
 
 @hookspec(firstresult=True)
-def photoplug_write_albums(library: Library, albums: Mapping[str, Collection[str]],
-                           dry_run: bool) -> WriteReport | None:
-    """Make each album (``name -> stable_ids``) hold exactly those photos.
-
-    Return None when ``library`` is not yours.
+def photoplug_read_back(library: Library, expected: HostState) -> HostState | None:
+    """What photoplug's namespace in ``library`` holds now, for at least the albums and
+    keywords (and the photos) of ``expected``: photoplug compares it with what it wrote
+    to learn the user's corrections. Return None when ``library`` is not yours.
     """
 
 

@@ -98,9 +98,36 @@ class SearchResult:
 
 
 @dataclass
+class WritePlan:
+    """One command's changes to one library, written together: one transaction and one
+    backup where the host has a database. Keywords are photoplug's own (namespaced by the
+    host); an album holds exactly its members afterwards."""
+
+    add_keywords: dict[str, set[str]] = field(default_factory=dict)  # id -> keywords
+    remove_keywords: dict[str, set[str]] = field(default_factory=dict)  # id -> keywords
+    albums: dict[str, set[str]] = field(default_factory=dict)  # name -> stable ids
+
+    def empty(self) -> bool:
+        return not (any(self.add_keywords.values()) or any(self.remove_keywords.values())
+                    or self.albums)
+
+
+@dataclass
+class HostState:
+    """What photoplug's namespace holds in a host now: albums and keywords by stable id.
+
+    Read before and after each write, so photoplug can tell its own writes from the
+    user's edits. A host reports at least the albums and keywords it is asked about."""
+
+    albums: dict[str, set[str]] = field(default_factory=dict)  # name -> members
+    keywords: dict[str, set[str]] = field(default_factory=dict)  # keyword -> stable ids
+
+
+@dataclass
 class WriteReport:
     """What a write-back (or undo) changed, or would change under ``dry_run``."""
 
     changes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     dry_run: bool = False
+    notes: list[str] = field(default_factory=list)  # what was kept as the user left it

@@ -13,7 +13,8 @@ import numpy as np
 import pluggy
 
 from photoplug.errors import PhotoplugError
-from photoplug.hooks import Library, LocationError, Query, SearchResult, WriteReport
+from photoplug.hooks import (HostState, Library, LocationError, Query, SearchResult,
+                             WritePlan, WriteReport)
 from photoplug.plugins import apply_rerankers, get_plugin_manager, open_library
 from photoplug.store import IndexStore, default_index_path
 from photoplug.lazy_engine import LazyEngine
@@ -185,6 +186,12 @@ class Photoplug:
         matrix, rows = self.store.matrix([location_id], self._model_id(engine))
         return engine, matrix, rows
 
+    def encoders(self, engine: Any) -> Any:
+        """What albums and tags need from ``engine`` (``membership.Encoders``): cached text
+        vectors, examples' vectors and the model's logit scale."""
+        from photoplug.membership import engine_encoders
+        return engine_encoders(engine, lambda texts: self.text_vectors(engine, texts))
+
     def text_vectors(self, engine: Any, texts: list[str]) -> np.ndarray:
         """Text embeddings, cached in the index per model: a re-sync encodes nothing."""
         model_id = self._model_id(engine)
@@ -206,14 +213,15 @@ class Photoplug:
             raise PhotoplugError(f"no installed adapter can write to {library.uri}")
         return report
 
-    def write_keywords(self, library: Library, keywords: Mapping[str, Collection[str]],
-                       dry_run: bool = False) -> WriteReport:
-        return self._write("photoplug_write_keywords", library, keywords=keywords,
-                           dry_run=dry_run)
+    def write(self, library: Library, plan: WritePlan, dry_run: bool = False) -> WriteReport:
+        """Apply one plan of keywords and albums to ``library`` (one transaction)."""
+        return self._write("photoplug_write", library, plan=plan, dry_run=dry_run)
 
-    def write_albums(self, library: Library, albums: Mapping[str, Collection[str]],
-                     dry_run: bool = False) -> WriteReport:
-        return self._write("photoplug_write_albums", library, albums=albums, dry_run=dry_run)
+    def read_back(self, library: Library, expected: HostState) -> HostState:
+        """What photoplug's namespace in ``library`` holds now (empty if the host cannot
+        tell)."""
+        state = self.pm.hook.photoplug_read_back(library=library, expected=expected)
+        return state if state is not None else HostState()
 
     def undo(self, library: Library, dry_run: bool = False) -> WriteReport:
         return self._write("photoplug_undo", library, dry_run=dry_run)

@@ -74,6 +74,28 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def host_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--force, --wait and --keep-backups: how to write into a host with a database
+    (digiKam), passed on to the command as ``host``."""
+    @functools.wraps(command)
+    def wrapper(*args: Any, force: bool, wait: bool, keep_backups: int | None,
+                **kwargs: Any) -> Any:
+        return command(*args, host={"force": force, "wait": wait,
+                                    "keep_backups": keep_backups}, **kwargs)
+
+    options = [
+        click.option("--force", is_flag=True,
+                     help="Write even while a digiKam has the database open."),
+        click.option("--wait", is_flag=True, help="If a digiKam has the database open, "
+                                                  "wait until it closes, then write."),
+        click.option("--keep-backups", type=click.IntRange(1, 1000), metavar="N",
+                     help="Keep the newest N backups of the host's database (default 3)."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="photoplug")
 def main() -> None:
@@ -170,7 +192,7 @@ class _SearchCommand(click.Command):
 @click.option("--save-album", metavar="NAME",
               help="Make the results the album NAME in their host.")
 @click.option("--dry-run", is_flag=True, help="With --add-keyword/--save-album: show what would change.")
-@click.option("--force", is_flag=True, help="Write even while the host (digiKam) is running.")
+@host_options
 @click.option("--sidecars", is_flag=True,
               help="digiKam: also write the keywords into the photos' XMP sidecars.")
 @common_options
@@ -179,7 +201,8 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
            in_album: str | None, with_tags: tuple[str, ...], rating: int | None,
            color_label: str | None, pick_label: str | None, since: str | None,
            until: str | None, keywords: tuple[str, ...], save_album: str | None,
-           dry_run: bool, force: bool, sidecars: bool, html_file: str | None) -> None:
+           dry_run: bool, host: dict[str, Any], sidecars: bool,
+           html_file: str | None) -> None:
     """Search for QUERY (text, or an image file) in LOCATION, or everywhere indexed.
 
     Weight a query with a prefix, e.g. `2:beach`; combine with `+ Q` and `- Q`.
@@ -222,8 +245,7 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
         Path(html_file).write_text(contact_sheet(query, results), encoding="utf-8")
         note(f"contact sheet: {Path(html_file).resolve()}")
     if keywords or save_album:
-        _write_back(app, results, keywords, save_album, dry_run, force=force,
-                    sidecars=sidecars)
+        _write_back(app, results, keywords, save_album, dry_run, sidecars=sidecars, **host)
 
 
 def _print_results(results: list[SearchResult], as_json: bool, paths: bool, null: bool) -> None:
@@ -246,22 +268,24 @@ def _printable(text: str) -> str:
 
 
 def _write_back(app: Any, results: list[SearchResult], tags: tuple[str, ...],
-                album: str | None, dry_run: bool, **options: bool) -> None:
-    by_location: dict[str, list[str]] = {}
+                album: str | None, dry_run: bool, **options: Any) -> None:
+    """Keywords and an album from search results: one write per host library."""
+    from photoplug.writeback import WriteBack
+    by_location: dict[str, set[str]] = {}
     for r in results:
-        by_location.setdefault(r.location, []).append(r.id)
+        by_location.setdefault(r.location, set()).add(r.id)
     for uri, ids in by_location.items():
-        library = app.open(uri, **options)
-        if tags:
-            _report(app.write_keywords(library, {i: tags for i in ids}, dry_run))
-        if album:
-            _report(app.write_albums(library, {album: ids}, dry_run))
+        writeback = WriteBack(app, app.open(uri, **options), dry_run)
+        _report(writeback.write(albums={album: ids} if album else None,
+                                explicit={word: ids for word in tags}))
 
 
 def _report(report: WriteReport) -> None:
     prefix = "[dry run] " if report.dry_run else ""
     for change in report.changes:
         note(f"{prefix}{_printable(change)}")
+    for line in report.notes:
+        note(_printable(line))
     for error in report.errors:
         note(f"error: {_printable(error)}")
     if not report.changes and not report.errors:
@@ -278,6 +302,17 @@ def _indexed_library(app: Any, location: str, **options: Any) -> Any:
         note(f"{library.uri} is not indexed yet: indexing it first")
         run_index(app, location)
     return library
+
+
+def vocabulary_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--vocabulary FILE (repeatable) and --only-mine: what photos may show."""
+    command = click.option("--only-mine", is_flag=True,
+                           help="Use only --vocabulary files, not the built-in vocabulary.")(
+        command)
+    return click.option("--vocabulary", "vocabularies", multiple=True,
+                        type=click.Path(dir_okay=False),
+                        help="A vocabulary file (one concept per line); extends the "
+                             "built-in one.")(command)
 
 
 @main.group()
@@ -305,78 +340,167 @@ def albums_init(albums_file: str | None, force: bool) -> None:
 @click.argument("location")
 @click.option("--albums", "albums_file", type=click.Path(dir_okay=False),
               help="The album definitions (default: the file `albums init` wrote).")
+@vocabulary_options
+@click.option("--reset", "resets", multiple=True, metavar="NAME",
+              help="Forget your corrections to album NAME (repeatable): photos you took "
+                   "out may come back, photos you put in may leave.")
+@click.option("--explain", is_flag=True,
+              help="Per album its rule; per member its score, the prompt that won and the "
+                   "best rival; per photo kept out, why.")
 @click.option("--dry-run", is_flag=True, help="Show membership and changes; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Membership as JSON.")
-@click.option("--force", is_flag=True, help="Write even while the host (digiKam) is running.")
+@host_options
 @common_options
-def albums_sync(app: Any, location: str, albums_file: str | None, dry_run: bool,
-                as_json: bool, force: bool) -> None:
-    """Fill every album with the photos of LOCATION that belong, and write them back."""
+def albums_sync(app: Any, location: str, albums_file: str | None,
+                vocabularies: tuple[str, ...], only_mine: bool, resets: tuple[str, ...],
+                explain: bool, dry_run: bool, as_json: bool, host: dict[str, Any]) -> None:
+    """Fill every album with the photos of LOCATION that belong, and write them back.
+
+    A photo belongs when the album's prompts describe it about as well as anything in the
+    vocabulary (or another album) does; photos you took out of an album stay out, photos
+    you put in stay in.
+    """
     from photoplug.albums import default_albums_path, load_albums
-    from photoplug.membership import albums_members
-    definitions = load_albums(Path(albums_file).expanduser() if albums_file
-                              else default_albums_path())
-    library = _indexed_library(app, location, force=force)
+    from photoplug.membership import AlbumCorrections, albums_members
+    from photoplug.vocabulary import vocabulary
+    from photoplug.writeback import WriteBack
+    path = Path(albums_file).expanduser() if albums_file else default_albums_path()
+    definitions = load_albums(path)
+    unknown = sorted(set(resets) - {a.name for a in definitions})
+    if unknown:
+        raise PhotoplugError(f"--reset {unknown[0]!r}: no album of that name in {path}")
+    concepts = vocabulary([Path(v).expanduser() for v in vocabularies], only_mine)
+    library = _indexed_library(app, location, **host)
     started = time.perf_counter()
     engine, matrix, rows = app.library_vectors(library)
-    results = albums_members(definitions, matrix, lambda t: app.text_vectors(engine, t), engine)
+    writeback = WriteBack(app, library, dry_run, reset_albums=resets)
+    row_of = {r[1]: i for i, r in enumerate(rows)}
+    corrections = {}
+    for album in definitions:
+        taken_out, put_in = writeback.album_corrections(album.name)
+        corrections[album.name] = AlbumCorrections(
+            frozenset(row_of[s] for s in taken_out if s in row_of),
+            frozenset(row_of[s] for s in put_in if s in row_of))
+    encoders = app.encoders(engine)
+    results = albums_members(definitions, matrix, encoders, concepts, corrections)
     note(f"{len(definitions)} albums over {len(rows)} photos in "
          f"{time.perf_counter() - started:.2f} s")
+    _print_albums(results, rows, encoders.logit_scale, explain, as_json)
+    _report(writeback.write(albums={r.album.name: {rows[i][1] for i in r.members}
+                                    for r in results}))
+
+
+def _print_albums(results: list[Any], rows: list[tuple], logit_scale: float, explain: bool,
+                  as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps([{"album": r.album.name, "threshold": r.threshold,
-                                "members": [{"path": rows[i][0], "id": rows[i][1]}
-                                            for i in r.members]} for r in results],
-                              ensure_ascii=False, indent=1))
-    else:
+        out = []
         for r in results:
-            examples = ", ".join(Path(rows[i][0]).name for i in r.members[:3])
-            click.echo(f"{len(r.members):>6}  {_printable(r.album.name):<28} {_printable(examples)}")
-    _report(app.write_albums(library, {r.album.name: [rows[i][1] for i in r.members]
-                                       for r in results}, dry_run))
+            members = []
+            for i in r.members:
+                item = {"path": rows[i][0], "id": rows[i][1]}
+                reason = r.reasons.get(i)
+                if reason is not None and reason.score is not None:
+                    item["score"] = round(reason.score, 6)
+                if explain and reason is not None:
+                    item.update(_reason_json(reason, rows, logit_scale))
+                members.append(item)
+            entry: dict[str, Any] = {"album": r.album.name, "rule": r.rule, "members": members}
+            if explain:
+                entry["kept_out"] = [{"path": rows[i][0], "id": rows[i][1],
+                                      **_reason_json(why, rows, logit_scale)}
+                                     for i, why in sorted(r.kept_out.items())]
+            out.append(entry)
+        click.echo(json.dumps(out, ensure_ascii=False, indent=1))
+        return
+    for r in results:
+        examples = ", ".join(Path(rows[i][0]).name for i in r.members[:3])
+        click.echo(f"{len(r.members):>6}  {_printable(r.album.name):<28} "
+                   f"{_printable(examples)}")
+        if explain:
+            click.echo(f"        rule: {r.rule}")
+            for sign, reasons in (("+", [(i, r.reasons.get(i)) for i in r.members]),
+                                  ("-", sorted(r.kept_out.items()))):
+                for i, reason in reasons:
+                    why = _reason_text(reason, rows, logit_scale) if reason else ""
+                    click.echo(f"        {sign} {_printable(Path(rows[i][0]).name)}: "
+                               f"{_printable(why)}")
+
+
+def _reason_json(reason: Any, rows: list[tuple], logit_scale: float) -> dict[str, Any]:
+    out = reason.as_json(logit_scale)
+    if reason.near is not None:
+        out["near"] = rows[reason.near][0]
+    return out
+
+
+def _reason_text(reason: Any, rows: list[tuple], logit_scale: float) -> str:
+    text = reason.text(logit_scale)
+    return f"{text} ({Path(rows[reason.near][0]).name})" if reason.near is not None else text
 
 
 @main.command()
 @click.argument("location")
-@click.option("--vocabulary", "vocabularies", multiple=True, type=click.Path(dir_okay=False),
-              help="A vocabulary file (one concept per line); extends the built-in one.")
-@click.option("--only-mine", is_flag=True, help="Use only --vocabulary files, not the "
-                                                 "built-in vocabulary.")
+@vocabulary_options
 @click.option("--max-tags", type=click.IntRange(1, 50), default=5, show_default=True,
               help="At most this many keywords per photo.")
+@click.option("--explain", is_flag=True,
+              help="Per keyword given, its score, the prompt that won and the best rival.")
 @click.option("--dry-run", is_flag=True, help="Show the keywords; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Keywords per photo as JSON.")
-@click.option("--force", is_flag=True, help="Write even while the host (digiKam) is running.")
+@host_options
 @common_options
 def tag(app: Any, location: str, vocabularies: tuple[str, ...], only_mine: bool,
-        max_tags: int, dry_run: bool, as_json: bool, force: bool) -> None:
-    """Give each photo of LOCATION keywords from a vocabulary (and installed taggers)."""
-    from photoplug.membership import BUILTIN_VOCABULARY, auto_tags, load_vocabulary
-    if only_mine and not vocabularies:
-        raise PhotoplugError("--only-mine needs at least one --vocabulary FILE")
-    files = [Path(v).expanduser() for v in vocabularies]
-    concepts = [c for f in ([] if only_mine else [BUILTIN_VOCABULARY]) + files
-                for c in load_vocabulary(f)]
-    concepts = list({c.keyword: c for c in concepts}.values())  # later files win
-    library = _indexed_library(app, location, force=force)
+        max_tags: int, explain: bool, dry_run: bool, as_json: bool,
+        host: dict[str, Any]) -> None:
+    """Give each photo of LOCATION keywords from a vocabulary (and installed taggers).
+
+    A keyword is given when it describes the photo about as well as the photo's best
+    description does. photoplug's earlier keywords that no longer fit are taken off;
+    keywords you removed are never written again, keywords you added are kept.
+    """
+    from photoplug.membership import auto_tags
+    from photoplug.vocabulary import vocabulary
+    from photoplug.writeback import WriteBack
+    concepts = vocabulary([Path(v).expanduser() for v in vocabularies], only_mine)
+    library = _indexed_library(app, location, **host)
     started = time.perf_counter()
     engine, matrix, rows = app.library_vectors(library)
-    encode = lambda texts: app.text_vectors(engine, texts)  # noqa: E731
-    keywords: dict[str, list[str]] = {
-        rows[i][1]: words for i, words in enumerate(auto_tags(concepts, matrix, encode,
-                                                              max_tags)) if words}
+    writeback = WriteBack(app, library, dry_run)
+    row_of = {r[1]: i for i, r in enumerate(rows)}
+    taken_off = {c.keyword: {row_of[s] for s in writeback.taken_off(c.keyword) if s in row_of}
+                 for c in concepts}
+    encoders = app.encoders(engine)
+    result = auto_tags(concepts, matrix, encoders, max_tags, taken_off, explain)
+    keywords = {rows[i][1]: words for i, words in enumerate(result.keywords) if words}
     ids = [r[1] for r in rows]
     for tagger in [t for batch in app.pm.hook.photoplug_taggers() for t in batch]:
-        for sid, words in tagger.tag(ids, matrix, encode).items():
+        for sid, words in tagger.tag(ids, matrix, encoders.texts).items():
             keywords.setdefault(sid, [])
             keywords[sid] += [w for w in words if w not in keywords[sid]]
     note(f"{len(concepts)} concepts over {len(rows)} photos in "
          f"{time.perf_counter() - started:.2f} s: {len(keywords)} photos tagged")
     if as_json:
-        paths = {r[1]: r[0] for r in rows}
-        click.echo(json.dumps([{"path": paths[sid], "id": sid, "keywords": words}
-                               for sid, words in keywords.items()], ensure_ascii=False,
-                              indent=1))
-    _report(app.write_keywords(library, keywords, dry_run))
+        out = []
+        for sid, words in keywords.items():
+            item: dict[str, Any] = {"path": rows[row_of[sid]][0], "id": sid, "keywords": words}
+            if explain and result.reasons is not None:
+                item["why"] = {w: r.as_json(encoders.logit_scale)
+                               for w, r in result.reasons[row_of[sid]].items()}
+            out.append(item)
+        click.echo(json.dumps(out, ensure_ascii=False, indent=1))
+    elif explain and result.reasons is not None:
+        click.echo(f"rule: {result.rule}")
+        for sid, words in keywords.items():
+            click.echo(_printable(rows[row_of[sid]][0]))
+            for word in words:
+                reason = result.reasons[row_of[sid]].get(word)
+                why = reason.text(encoders.logit_scale) if reason else "from a tagger plugin"
+                click.echo(f"  {_printable(word)}: {_printable(why)}")
+    auto: dict[str, set[str]] = {}
+    for sid, words in keywords.items():
+        for word in words:
+            auto.setdefault(word, set()).add(sid)
+    _report(writeback.write(auto=auto))
 
 
 # -- serve ------------------------------------------------------------------------------
@@ -482,11 +606,11 @@ def forget(app: Any, location: str) -> None:
 @main.command()
 @click.argument("location")
 @click.option("--dry-run", is_flag=True, help="Show what would be removed.")
-@click.option("--force", is_flag=True, help="Write even while the host (digiKam) is running.")
+@host_options
 @common_options
-def undo(app: Any, location: str, dry_run: bool, force: bool) -> None:
+def undo(app: Any, location: str, dry_run: bool, host: dict[str, Any]) -> None:
     """Remove everything photoplug wrote to LOCATION (keywords, albums), and nothing else."""
-    _report(app.undo(app.open(location, force=force), dry_run))
+    _report(app.undo(app.open(location, **host), dry_run))
 
 
 # -- plugins and models ---------------------------------------------------------------

@@ -17,6 +17,8 @@ sys.path.insert(0, str(TOY_CLIP))  # its draw.py: the recipe toy-clip was traine
 
 from draw import CLASSES, draw  # noqa: E402
 
+from photoplug.hooks import WritePlan  # noqa: E402
+
 TINY_CONFIG = {
     "model_cfg": {
         "embed_dim": 64,
@@ -54,6 +56,16 @@ def toy_model() -> str:
     if not (TOY_CLIP / "open_clip_model.safetensors").exists():
         pytest.fail(f"toy-clip is missing at {TOY_CLIP} (../shared beside the repository)")
     return f"local-dir:{TOY_CLIP}"
+
+
+def keyword_plan(keywords: dict[str, list[str]]) -> WritePlan:
+    """A write plan that adds these keywords (stable id -> keywords)."""
+    return WritePlan(add_keywords={sid: set(words) for sid, words in keywords.items()})
+
+
+def album_plan(albums: dict[str, list[str]]) -> WritePlan:
+    """A write plan that makes these albums (name -> stable ids)."""
+    return WritePlan(albums={name: set(ids) for name, ids in albums.items()})
 
 
 def draw_photo(path: Path, colour: str, shape: str, seed: int,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from apple_fixtures import CAFE, UUIDS, osxphotos_database, photos_export, user_sidecar
-from conftest import Cli
+from conftest import Cli, album_plan, keyword_plan
 from test_folder_writeback import read_keywords, snapshot
 from photoplug.adapters.apple_export import AppleExportAdapter, AppleExportLibrary
 from photoplug.hooks import LocationError
@@ -68,10 +68,10 @@ def test_sidecars_merge_and_plan_uses_uuids(export) -> None:
     root = export.root
     before = snapshot(root)
     words = {U1: ["beach"], U2: ["beach", "sunset"], U3: ["forest"], U4: ["beach"]}
-    assert export.write_keywords(words, dry_run=True).changes
+    assert export.write(keyword_plan(words), dry_run=True).changes
     assert snapshot(root) == before  # a dry run writes nothing
 
-    report = export.write_keywords(words, dry_run=False)
+    report = export.write(keyword_plan(words), dry_run=False)
     assert not report.errors, report.errors
     day1, day2 = root / "2024/06/01", root / "2024/06/02"
     photos_own = read_keywords(day1 / "IMG_0002.xmp")  # Photos' naming kept
@@ -94,14 +94,14 @@ def test_sidecars_merge_and_plan_uses_uuids(export) -> None:
     assert f'"{U2}/L0/001", "IMG_0002.JPG"' in script
 
     written = snapshot(root)
-    again = export.write_keywords(words, dry_run=False)
+    again = export.write(keyword_plan(words), dry_run=False)
     assert again.changes == [] and snapshot(root) == written  # idempotent
 
-    albums = export.write_albums({"beach days": [U1, U4], "empty": []}, dry_run=False)
+    albums = export.write(album_plan({"beach days": [U1, U4], "empty": []}), dry_run=False)
     assert any("beach days" in c for c in albums.changes)
     plan = json.loads((root / "photoplug-plan.json").read_text())
     assert plan["albums"] == {"beach days": sorted([U1, U4]), "empty": []}
-    assert export.write_albums({"beach days": [U4]}, dry_run=False).changes  # shrinks
+    assert export.write(album_plan({"beach days": [U4]}), dry_run=False).changes  # shrinks
     assert json.loads((root / "photoplug-plan.json").read_text())["albums"]["beach days"] \
         == [U4]
 
@@ -121,7 +121,7 @@ def test_sidecars_merge_and_plan_uses_uuids(export) -> None:
 def test_without_uuids_photos_are_found_by_name_and_capture_date(export) -> None:
     ids = {"2024/06/01/IMG_0001.HEIC", "2024/06/01/IMG_0002.JPG",
            "2024/06/03/IMG_0006.PNG", f"{CAFE}/IMG_0005.JPG"}
-    report = export.write_albums({"mix": ids}, dry_run=False)
+    report = export.write(album_plan({"mix": ids}), dry_run=False)
     assert not report.errors
     photos = json.loads((export.root / "photoplug-plan.json").read_text())["photos"]
     assert photos["2024/06/01/IMG_0001.HEIC"]["taken"] == "2024-06-01T08:00:00"  # HEIC EXIF
@@ -137,7 +137,7 @@ def test_without_uuids_photos_are_found_by_name_and_capture_date(export) -> None
 def test_broken_sidecar_is_reported_and_left_alone(export) -> None:
     broken = export.root / "2024/06/02/IMG_0003.heic.xmp"
     broken.write_bytes(b"<x:xmpmeta><rdf:RDF><rdf:Description dc:subject=")
-    report = export.write_keywords({U3: ["forest"], U2: ["beach"]}, dry_run=False)
+    report = export.write(keyword_plan({U3: ["forest"], U2: ["beach"]}), dry_run=False)
     assert len(report.errors) == 1 and "IMG_0003" in report.errors[0]
     assert broken.read_bytes() == b"<x:xmpmeta><rdf:RDF><rdf:Description dc:subject="
     assert read_keywords(export.root / "2024/06/01/IMG_0002.xmp")["XMP-dc:Subject"] == \
@@ -148,7 +148,7 @@ def test_sidecar_naming_follows_the_folder(export) -> None:
     for rel in ["2024/06/02/IMG_0004.JPG", "Albums/Beach/IMG_0004.JPG"]:
         user_sidecar((export.root / rel).with_suffix(".xmp"), "Cara")
     # most sidecars here are now Photos' FILE.xmp: new ones follow
-    export.write_keywords({U1: ["beach"]}, dry_run=False)
+    export.write(keyword_plan({U1: ["beach"]}), dry_run=False)
     assert (export.root / "2024/06/01/IMG_0001.xmp").exists()
     assert not (export.root / "2024/06/01/IMG_0001.HEIC.xmp").exists()
 
@@ -188,7 +188,7 @@ def test_index_search_write_undo_from_the_cli(toy_cli: Cli, built, tmp_path: Pat
 
 
 def test_undo_dry_run_writes_nothing_and_a_bad_database_is_named(export) -> None:
-    export.write_keywords({U1: ["beach"]}, dry_run=False)
+    export.write(keyword_plan({U1: ["beach"]}), dry_run=False)
     written = snapshot(export.root)
     dry = export.undo(dry_run=True)
     assert any("photoplug-undo.applescript" in c for c in dry.changes)

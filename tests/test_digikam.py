@@ -1,4 +1,7 @@
-"""The digiKam adapter against real digiKam schemas and a real digiKam 8 library."""
+"""The digiKam adapter against real digiKam schemas and a real digiKam 8 library.
+
+Versions are in test_digikam_versions.py, a running digiKam in test_digikam_running.py.
+"""
 from __future__ import annotations
 
 import os
@@ -7,13 +10,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Cli
-from digikam_fixtures import FIXTURES, create_digikam7_db, dump, library_dump_db
+from conftest import REPO, Cli, album_plan, keyword_plan
+from digikam_fixtures import FIXTURES, VERSIONS, dump, library_db
 from photoplug.adapters.digikam import DigikamAdapter
 from photoplug.adapters.digikam_db import ROOT_TAG, resolve_root, search_xml
 from photoplug.hooks import LocationError
@@ -22,9 +24,10 @@ from photoplug.plugins import get_plugin_manager
 
 @pytest.fixture
 def collection(tmp_path: Path) -> tuple[Path, list[tuple[int, str]]]:
+    """The real digiKam 8 library (DBVersion 16), its photos drawn under pictures/."""
     db = tmp_path / "db" / "digikam4.db"
     db.parent.mkdir()
-    drawn = library_dump_db(db, tmp_path / "pictures")
+    drawn = library_db(db, tmp_path / "pictures")
     return db, drawn
 
 
@@ -72,19 +75,12 @@ def test_album_root_forms(tmp_path: Path) -> None:
     assert resolve_root("networkshareid:?mountpath=/mnt/nas", "/")[0] is None
 
 
-def test_versions_and_mysql_are_refused(tmp_path: Path, monkeypatch) -> None:
-    db = tmp_path / "digikam4.db"
-    create_digikam7_db(db)
-    DigikamAdapter().open(str(db))  # 15: digiKam 7.9
-    shutil.copy(FIXTURES / "digikam8-empty.db", tmp_path / "v16.db")
-    DigikamAdapter().open(str(tmp_path / "v16.db"))  # 16: digiKam 8
-    rows(db, "UPDATE Settings SET value='13' WHERE keyword='DBVersion'")
-    with pytest.raises(LocationError, match=r"version 13.*15 \(digiKam 7\), 16 \(digiKam 8\)"):
-        DigikamAdapter().open(str(db))
+def test_mysql_setups_are_named(tmp_path: Path, monkeypatch) -> None:
     home = tmp_path / "home"
     (home / ".config").mkdir(parents=True)
     (home / ".config" / "digikamrc").write_text("[Database Settings]\nDatabase Type=QMYSQL\n")
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     with pytest.raises(LocationError, match="MySQL"):
         DigikamAdapter().open(str(tmp_path / "elsewhere"))
 
@@ -100,34 +96,25 @@ def tag_id(db: Path, *path: str) -> int:
     return pid
 
 
-@pytest.mark.parametrize("schema", ["digikam7", "digikam8"])
-def test_write_idempotent_reversible(schema: str, collection, tmp_path: Path) -> None:
-    db, _ = collection
-    if schema == "digikam7":  # the same library in 7.9's freshly created schema
-        db7 = tmp_path / "db7" / "digikam4.db"
-        db7.parent.mkdir()
-        create_digikam7_db(db7)
-        for table in ("AlbumRoots", "Albums", "Images", "ImageInformation", "Tags",
-                      "ImageTags"):
-            cols = [c[1] for c in rows(db7, f"PRAGMA table_info({table})")]
-            for row in rows(db, f"SELECT {', '.join(cols)} FROM {table} ORDER BY rowid"):
-                rows(db7, f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
-                          f"({', '.join('?' * len(cols))})", *row)
-        db = db7
+@pytest.mark.parametrize("version", VERSIONS)
+def test_write_idempotent_reversible(version: int, tmp_path: Path) -> None:
+    """The same real library in digiKam 6's (10), 7's (13, 15) and 8's (16) schema."""
+    db = tmp_path / "db" / "digikam4.db"
+    db.parent.mkdir()
+    library_db(db, tmp_path / "pictures", version)
     pm = get_plugin_manager()
     library = DigikamAdapter().open(str(db))
     original = dump(db)
 
-    dry = pm.hook.photoplug_write_albums(library=library, albums={"Beach selfies": ["1", "9"]},
-                                         dry_run=True)
+    beach = album_plan({"Beach selfies": ["1", "9"]})
+    dry = pm.hook.photoplug_write(library=library, plan=beach, dry_run=True)
     assert dry.changes and dump(db) == original
-    report = pm.hook.photoplug_write_albums(library=library,
-                                            albums={"Beach selfies": ["1", "9"]}, dry_run=False)
-    pm.hook.photoplug_write_keywords(library=library, keywords={"9": ["bird", "sky/blue"],
-                                                                "11": ["bird"]}, dry_run=False)
+    report = pm.hook.photoplug_write(library=library, plan=beach, dry_run=False)
+    pm.hook.photoplug_write(library=library, plan=keyword_plan({"9": ["bird", "sky/blue"],
+                                                                "11": ["bird"]}), dry_run=False)
     backups = sorted(db.parent.glob("digikam4.db.photoplug-backup-*"))
     assert len(backups) == 2 and dump(backups[0]) == original
-    assert str(backups[0]) in report.changes[-1]
+    assert str(backups[0]) in report.notes[-1]
 
     after = dump(db)
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
@@ -142,13 +129,12 @@ def test_write_idempotent_reversible(schema: str, collection, tmp_path: Path) ->
     assert rows(db, "SELECT type, name, query FROM Searches WHERE name LIKE 'photoplug%'") == \
         [(2, "photoplug: Beach selfies", search_xml(album_tag))]
 
-    again = pm.hook.photoplug_write_albums(library=library,
-                                           albums={"Beach selfies": ["1", "9"]}, dry_run=False)
+    again = pm.hook.photoplug_write(library=library, plan=beach, dry_run=False)
     assert again.changes == [] and dump(db) == after  # idempotent, and no new backup
     assert len(list(db.parent.glob("digikam4.db.photoplug-backup-*"))) == 2
 
-    pm.hook.photoplug_write_albums(library=library, albums={"Beach selfies": ["9", "11"]},
-                                   dry_run=False)  # membership follows, search updated in place
+    pm.hook.photoplug_write(library=library, plan=album_plan({"Beach selfies": ["9", "11"]}),
+                            dry_run=False)  # membership follows, search updated in place
     assert {i for (i,) in rows(db, "SELECT imageid FROM ImageTags WHERE tagid=?",
                                album_tag)} == {9, 11}
     assert len(rows(db, "SELECT id FROM Searches WHERE name LIKE 'photoplug%'")) == 1
@@ -160,26 +146,14 @@ def test_write_idempotent_reversible(schema: str, collection, tmp_path: Path) ->
     assert tag_id(db, "Animal", "Bird") == user_tag
 
 
-def test_refuses_while_digikam_runs_and_when_locked(collection, tmp_path: Path) -> None:
+def test_refuses_while_locked(collection) -> None:
     db, _ = collection
-    fake = tmp_path / "digikam"  # a real process whose name is digikam
-    shutil.copy(shutil.which("sleep"), fake)
-    proc = subprocess.Popen([str(fake), "30"])
-    try:
-        time.sleep(0.2)
-        library = DigikamAdapter().open(str(db))
-        with pytest.raises(LocationError, match="digiKam is running"):
-            library.write_keywords({"1": ["x"]}, dry_run=False)
-        forced = DigikamAdapter().open(str(db), force=True)
-        assert forced.write_keywords({"1": ["x"]}, dry_run=False).changes
-    finally:
-        proc.kill()
-        proc.wait()
+    library = DigikamAdapter().open(str(db))
     holder = sqlite3.connect(db, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("BEGIN IMMEDIATE")  # another program is writing
     try:
-        with pytest.raises(LocationError, match="locked"):
-            library.write_keywords({"2": ["y"]}, dry_run=False)
+        with pytest.raises(LocationError, match="is locked by another program"):
+            library.write(keyword_plan({"2": ["y"]}), dry_run=False)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -209,7 +183,7 @@ def test_sigkill_mid_transaction_leaves_db_untouched(collection) -> None:
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
     assert dump(db) == original
     library = DigikamAdapter().open(str(db))
-    library.write_albums({"complete": ["1", "2"]}, dry_run=False)
+    library.write(album_plan({"complete": ["1", "2"]}), dry_run=False)
     assert len(rows(db, "SELECT * FROM ImageTags WHERE tagid=?",
                     tag_id(db, ROOT_TAG, "albums", "complete"))) == 2
 
@@ -267,7 +241,17 @@ def test_cli_search_narrowed_by_digikam_tag(toy_cli: Cli, collection) -> None:
     assert {r["id"] for r in rated} == {"4", "10"}
 
 
-def test_sidecars_merge_with_digikams_own_and_undo_exactly(collection, tmp_path: Path) -> None:
+def tag_path(db: Path, path: str, separator: str = "/") -> int:
+    """The tag digiKam finds for a sidecar keyword path (TagsCache::getOrCreateTags
+    looks each level up by parent and name)."""
+    return tag_id(db, *path.split(separator))
+
+
+def test_sidecars_name_the_tags_photoplug_wrote_and_undo_exactly(collection,
+                                                                 tmp_path: Path) -> None:
+    """A sidecar keyword is the same tag as in the database (photoplug/tags/beach), so
+    digiKam's "Read metadata from files" finds photoplug's tag instead of making another;
+    album membership stays out of sidecars."""
     from test_folder_writeback import read_keywords
     db, _ = collection
     pictures = tmp_path / "pictures"
@@ -280,22 +264,31 @@ def test_sidecars_merge_with_digikams_own_and_undo_exactly(collection, tmp_path:
     original_db = dump(db)
 
     library = DigikamAdapter().open(str(db), sidecars=True)
-    report = library.write_keywords({"11": ["beach"], "12": ["beach"], "9": ["bird"]},
-                                    dry_run=False)
+    report = library.write(keyword_plan({"11": ["beach"], "12": ["beach"],
+                                         "9": ["sky/blue"]}), dry_run=False)
     assert not report.errors, report.errors
+    library.write(album_plan({"Sunsets": ["9", "11"]}), dry_run=False)
+    beach = tag_id(db, ROOT_TAG, "tags", "beach")
     for sidecar in (turtle, volunteer):
         now = read_keywords(sidecar)
         for field, values in theirs[sidecar].items():
             assert now[field][: len(values)] == values, "a keyword digiKam wrote was dropped"
-        assert "photoplug/beach" in now["XMP-digiKam:TagsList"]
-        assert "photoplug|beach" in now["XMP-lr:HierarchicalSubject"]
+        ours = [k for k in now["XMP-digiKam:TagsList"] if k.startswith(ROOT_TAG)]
+        assert ours == ["photoplug/tags/beach"], "albums must not become keywords"
+        assert tag_path(db, ours[0]) == beach
+        assert "photoplug|tags|beach" in now["XMP-lr:HierarchicalSubject"]
+        assert tag_path(db, "photoplug|tags|beach", "|") == beach
         assert "beach" in now["XMP-dc:Subject"]
-    birds = pictures / "Nature" / "Animals" / "Birds.jpg.xmp"
-    assert read_keywords(birds)["XMP-digiKam:TagsList"] == ["photoplug/bird"]
+    birds = read_keywords(pictures / "Nature" / "Animals" / "Birds.jpg.xmp")
+    assert birds["XMP-digiKam:TagsList"] == ["photoplug/tags/sky/blue"]
+    assert birds["XMP-lr:HierarchicalSubject"] == ["photoplug|tags|sky|blue"]
+    assert birds["XMP-dc:Subject"] == ["blue"]
+    assert rows(db, "SELECT imageid FROM ImageTags WHERE tagid=?",
+                tag_path(db, birds["XMP-digiKam:TagsList"][0])) == [(9,)]
 
     library.undo(dry_run=False)
     assert {p: p.read_bytes() for p in (turtle, volunteer)} == originals
-    assert not birds.exists()
+    assert not (pictures / "Nature" / "Animals" / "Birds.jpg.xmp").exists()
     assert dump(db) == original_db
 
 
@@ -308,7 +301,9 @@ def test_albums_sync_and_tag_end_to_end(toy_cli: Cli, collection, tmp_path: Path
     albums.write_text(TOY_ALBUMS)
     vocabulary = tmp_path / "toy.txt"
     vocabulary.write_text(toy_vocabulary())
-    toy_cli("albums", "sync", location, "--albums", str(albums))
+    sync = ["albums", "sync", location, "--albums", str(albums), "--vocabulary", str(vocabulary),
+            "--only-mine"]
+    toy_cli(*sync)
     toy_cli("tag", location, "--vocabulary", str(vocabulary), "--only-mine", model=False)
     after = dump(db)
     assert set(original) <= set(after)
@@ -320,7 +315,64 @@ def test_albums_sync_and_tag_end_to_end(toy_cli: Cli, collection, tmp_path: Path
     tagged = {i for (i,) in rows(db, "SELECT imageid FROM ImageTags WHERE tagid=?",
                                  tag_id(db, ROOT_TAG, "albums", "red things"))}
     assert tagged == red
-    again = toy_cli("albums", "sync", location, "--albums", str(albums), model=False)
+    again = toy_cli(*sync, model=False)
     assert "nothing to change" in again.stderr and dump(db) == after
     toy_cli("undo", location, model=False)
     assert dump(db) == original
+
+
+def test_corrections_made_in_digikam_win(toy_cli: Cli, collection, tmp_path: Path) -> None:
+    """What the user does in digiKam (removing photoplug's album tag from a photo, adding
+    it to another, removing a keyword tag) survives every later sync and tag."""
+    from test_albums import TOY_ALBUMS, toy_vocabulary
+    db, drawn = collection
+    location = f"digikam:{db}"
+    albums = tmp_path / "albums.toml"
+    albums.write_text(TOY_ALBUMS)
+    vocabulary = tmp_path / "toy.txt"
+    vocabulary.write_text(toy_vocabulary())
+    sync = ["albums", "sync", location, "--albums", str(albums), "--vocabulary", str(vocabulary),
+            "--only-mine"]
+    tag = ["tag", location, "--vocabulary", str(vocabulary), "--only-mine"]
+    toy_cli(*sync)
+    toy_cli(*tag, model=False)
+    red_tag = tag_id(db, ROOT_TAG, "albums", "red things")
+    first = {i for (i,) in rows(db, "SELECT imageid FROM ImageTags WHERE tagid=?", red_tag)}
+    out, other = min(first), min({i for i, _ in drawn} - first)
+    colour = tag_id(db, ROOT_TAG, "tags", drawn[other - 1][1].split()[0])
+    # in digiKam: take one photo out of the album, put another in, drop a keyword
+    rows(db, "DELETE FROM ImageTags WHERE imageid=? AND tagid=?", out, red_tag)
+    rows(db, "INSERT INTO ImageTags (imageid, tagid) VALUES (?, ?)", other, red_tag)
+    rows(db, "DELETE FROM ImageTags WHERE imageid=? AND tagid=?", other, colour)
+    again = toy_cli(*sync, model=False)
+    assert "1 photos you took out stay out" in again.stderr
+    now = {i for (i,) in rows(db, "SELECT imageid FROM ImageTags WHERE tagid=?", red_tag)}
+    assert out not in now and other in now and first - {out} <= now  # nothing here is a
+    assert now == first - {out} | {other}  # near duplicate of the photos moved
+    retag = toy_cli(*tag, model=False)
+    assert "stays off 1 photos you took it off" in retag.stderr
+    assert not rows(db, "SELECT 1 FROM ImageTags WHERE imageid=? AND tagid=?", other, colour)
+    toy_cli(*sync, "--reset", "red things", model=False)
+    assert {i for (i,) in rows(db, "SELECT imageid FROM ImageTags WHERE tagid=?",
+                               red_tag)} == first
+
+
+def test_one_backup_per_command_and_only_the_newest_kept(toy_cli: Cli, collection) -> None:
+    db, _ = collection
+    location = f"digikam:{db}"
+    toy_cli("index", location)
+
+    def backups() -> list[Path]:
+        return sorted(db.parent.glob("digikam4.db.photoplug-backup-*"))
+
+    result = toy_cli("search", "a photo of a red circle", location, "--top", "2",
+                     "--add-keyword", "red", "--save-album", "Reds", model=False)
+    assert len(backups()) == 1 and str(backups()[0]) in result.stderr  # one, and it says so
+    for n, word in enumerate(["a", "b", "c", "d"]):
+        toy_cli("search", "a photo", location, "--top", "1", "--add-keyword", word,
+                model=False)
+        assert len(backups()) == min(n + 2, 3)
+    newest = backups()[-1]
+    toy_cli("search", "a photo", location, "--top", "1", "--add-keyword", "e",
+            "--keep-backups", "1", model=False)
+    assert len(backups()) == 1 and backups()[0] != newest

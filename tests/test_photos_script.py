@@ -30,6 +30,7 @@ def golden_plan() -> PhotosPlan:
         keywords={UUID: ["photoplug/beach", "photoplug/sunset"],
                   "2024/IMG_0002.JPG": ["photoplug/beach"]},
         albums={"beach selfies": [UUID, "2024/IMG_0002.JPG"], "Étés": ["Trips/été.png"]},
+        removed={"2024/IMG_0002.JPG": ["photoplug/sunset"]},  # re-tagging took it off
     )
 
 

@@ -85,7 +85,7 @@ def test_builtins_are_listed_with_versions_and_hooks(cli: Cli) -> None:
     assert plugins["clip"]["package"] == "photoplug"
     assert {"photoplug_index", "photoplug_search", "photoplug_load_model"} <= \
         set(plugins["clip"]["hooks"])
-    assert "photoplug_write_keywords" in plugins["folder"]["hooks"]
+    assert {"photoplug_write", "photoplug_read_back"} <= set(plugins["folder"]["hooks"])
 
 
 def test_third_party_adapter_and_reranker_take_effect(third_party: Cli, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ on run
 	set changedAlbums to 0
 	set notFound to 0
 	set folderName to "photoplug"
+	my removeKeywords({"", "IMG_0002.JPG", {2024, 6, 1, 45296}}, {"photoplug/sunset"})
 	my addKeywords({"", "IMG_0002.JPG", {2024, 6, 1, 45296}}, {"photoplug/beach"})
 	my addKeywords({"A1B2C3D4-0000-4000-8000-00000000000A/L0/001", "IMG_0001.HEIC", {}}, {"photoplug/beach", "photoplug/sunset"})
 	set specs to {}
@@ -124,3 +125,20 @@ on syncAlbum(folderName, albumName, specs)
 		end if
 	end tell
 end syncAlbum
+
+on removeKeywords(photoSpec, unwanted)
+	set m to my findPhoto(photoSpec)
+	if m is missing value then return
+	tell application "Photos"
+		set kws to keywords of m
+		if kws is missing value then return
+		set kept to {}
+		repeat with k in kws
+			if unwanted does not contain (contents of k) then set end of kept to (contents of k)
+		end repeat
+		if (count of kept) < (count of kws) then
+			set keywords of m to kept
+			set changedPhotos to changedPhotos + 1
+		end if
+	end tell
+end removeKeywords
