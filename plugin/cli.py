@@ -361,7 +361,7 @@ def albums_sync(app: Any, location: str, albums_file: str | None,
     you put in stay in.
     """
     from photoplug.albums import default_albums_path, load_albums
-    from photoplug.membership import AlbumCorrections, albums_members
+    from photoplug.membership import albums_members
     from photoplug.vocabulary import vocabulary
     from photoplug.writeback import WriteBack
     path = Path(albums_file).expanduser() if albums_file else default_albums_path()
@@ -374,13 +374,8 @@ def albums_sync(app: Any, location: str, albums_file: str | None,
     started = time.perf_counter()
     engine, matrix, rows = app.library_vectors(library)
     writeback = WriteBack(app, library, dry_run, reset_albums=resets)
-    row_of = {r[1]: i for i, r in enumerate(rows)}
-    corrections = {}
-    for album in definitions:
-        taken_out, put_in = writeback.album_corrections(album.name)
-        corrections[album.name] = AlbumCorrections(
-            frozenset(row_of[s] for s in taken_out if s in row_of),
-            frozenset(row_of[s] for s in put_in if s in row_of))
+    corrections = writeback.membership_corrections([a.name for a in definitions],
+                                                   [r[1] for r in rows])
     encoders = app.encoders(engine)
     results = albums_members(definitions, matrix, encoders, concepts, corrections)
     note(f"{len(definitions)} albums over {len(rows)} photos in "

@@ -33,6 +33,7 @@ from photoplug.membership import albums_members
 from photoplug.thumbnails import thumbnail
 from photoplug.vocabulary import vocabulary
 from photoplug.web_security import Access, Guard, content_security_policy
+from photoplug.writeback import WriteBack
 
 PAGE = Path(__file__).with_name("web_page.html")
 MAX_TOP = 1000
@@ -171,8 +172,12 @@ def create_app(app: Any, libraries: list[Library], access: Access,
             with server.lock:
                 for uri, library in server.libraries.items():
                     engine, matrix, rows = server.app.library_vectors(library)
+                    corrections = WriteBack(server.app, library, dry_run=True)\
+                        .membership_corrections([a.name for a in definitions],
+                                                [r[1] for r in rows])
                     for result in albums_members(definitions, matrix,
-                                                 server.app.encoders(engine), concepts):
+                                                 server.app.encoders(engine), concepts,
+                                                 corrections):
                         members = [SearchResult(Path(rows[i][0]), 0.0, rows[i][1], uri,
                                                 rows[i][3]) for i in result.members]
                         out.append({"album": result.album.name, "location": uri,

@@ -10,10 +10,11 @@ ledger records what the host holds afterwards.
 """
 from __future__ import annotations
 
-from typing import Any, Collection, Mapping
+from typing import Any, Collection, Mapping, Sequence
 
 from photoplug.hooks import Library, WritePlan, WriteReport
 from photoplug.ledger import Ledger
+from photoplug.membership import AlbumCorrections
 
 
 class WriteBack:
@@ -39,6 +40,18 @@ class WriteBack:
         """Stable ids the user took out of and put into album ``name``."""
         record = self.ledger.albums.get(name) if self.ledger else None
         return (set(record.taken_out), set(record.put_in)) if record else (set(), set())
+
+    def membership_corrections(self, names: Collection[str], ids: Sequence[str]
+                               ) -> dict[str, AlbumCorrections]:
+        """Each album's corrections as rows of a matrix whose rows are ``ids``."""
+        row_of = {sid: i for i, sid in enumerate(ids)}
+        out = {}
+        for name in names:
+            taken_out, put_in = self.album_corrections(name)
+            out[name] = AlbumCorrections(
+                frozenset(row_of[s] for s in taken_out if s in row_of),
+                frozenset(row_of[s] for s in put_in if s in row_of))
+        return out
 
     def taken_off(self, keyword: str) -> set[str]:
         """Stable ids the user took photoplug's ``keyword`` off."""
