@@ -537,6 +537,46 @@ def serve(app: Any, locations: tuple[str, ...], host: str, allow_hosts: tuple[st
     uvicorn.Server(uvicorn.Config(web, log_level="warning")).run(sockets=[sock])
 
 
+# -- darktable ----------------------------------------------------------------------------
+
+@main.group()
+def darktable() -> None:
+    """photoplug inside darktable: a module in its lighttable (search, more like this,
+    smart albums), written through darktable's own Lua API while it runs."""
+
+
+def _darktable_configdir(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--configdir", type=click.Path(file_okay=False),
+                        help="darktable's config folder (default: the user's, "
+                             "~/.config/darktable).")(command)
+
+
+@darktable.command("install")
+@_darktable_configdir
+def darktable_install(configdir: str | None) -> None:
+    """Install the module: lua/photoplug.lua and a line in luarc (once)."""
+    from photoplug.adapters.darktable import config_dir
+    from photoplug.darktable import install
+    try:
+        for line in install(Path(configdir).expanduser() if configdir else config_dir()):
+            note(line)
+    except (PhotoplugError, OSError) as exc:
+        fail(str(exc))
+
+
+@darktable.command("uninstall")
+@_darktable_configdir
+def darktable_uninstall(configdir: str | None) -> None:
+    """Take the module out again (photoplug's tags stay: `photoplug undo darktable:`)."""
+    from photoplug.adapters.darktable import config_dir
+    from photoplug.darktable import uninstall
+    try:
+        for line in uninstall(Path(configdir).expanduser() if configdir else config_dir()):
+            note(line)
+    except (PhotoplugError, OSError) as exc:
+        fail(str(exc))
+
+
 # -- status, forget, undo ------------------------------------------------------------------
 
 @main.command()

@@ -1,0 +1,447 @@
+--[[ photoplug for darktable: find photos by what they show, from the lighttable.
+
+  Installed by `photoplug darktable install` (which adds `require "photoplug"` to luarc).
+  A lighttable module with a query box ("beach at sunset"), "more like this" for the
+  selected photo and "sync smart albums". It runs the photoplug command line on this
+  library (darktable:LIBRARY), attaches the results as the tag photoplug|search|QUERY
+  (or the album tags photoplug|albums|NAME) through darktable's own API, and shows that
+  tag as the collection. Preferences (lua options): the photoplug executable, and how
+  many results a search keeps.
+
+  Every argument reaches the shell quoted: strict single quotes on Linux and macOS; on
+  Windows double quotes, refusing text with a quote or a percent sign (cmd.exe cannot
+  take those inside quotes safely).
+]]
+local dt = require "darktable"
+
+local M = {}
+local MODULE = "photoplug"
+local DEFAULT_EXECUTABLE = "photoplug" -- `photoplug darktable install` writes its own path here
+local SEARCH = "photoplug|search|"
+local HANDOFF = "PHOTOPLUG_DARKTABLE_HANDOFF"
+local WINDOWS = dt.configuration.running_os == "windows"
+local SEP = WINDOWS and "\\" or "/"
+
+if dt.configuration.api_version_major < 7 then
+  dt.print_error("photoplug needs darktable's Lua API 7 or newer")
+  return M
+end
+
+local function _(text)
+  return dt.gettext.gettext(text)
+end
+
+dt.preferences.register(MODULE, "executable", "string", _("photoplug: executable"),
+  _("the photoplug command (its full path where it is not on the PATH)"), DEFAULT_EXECUTABLE)
+dt.preferences.register(MODULE, "top", "integer", _("photoplug: results per search"),
+  _("how many photos a search keeps, best first"), 50, 1, 1000)
+
+-- JSON (photoplug's --json output and handoff file) -----------------------------------
+
+local ESCAPES = {['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n",
+                 r = "\r", t = "\t"}
+
+local function decode_json(text)
+  local pos = 1
+  local value
+
+  local function skip()
+    pos = text:find("[^ \t\r\n]", pos) or #text + 1
+  end
+
+  local function expect(char)
+    skip()
+    if text:sub(pos, pos) ~= char then error("expected " .. char .. " at " .. pos) end
+    pos = pos + 1
+  end
+
+  local function hex4(at)
+    local digits = text:sub(at, at + 3)
+    return digits:match("^%x%x%x%x$") and tonumber(digits, 16) or error("bad \\u escape")
+  end
+
+  local function str()
+    expect('"')
+    local parts = {}
+    while true do
+      local at = text:find('["\\]', pos) or error("unterminated string")
+      parts[#parts + 1] = text:sub(pos, at - 1)
+      if text:sub(at, at) == '"' then
+        pos = at + 1
+        return table.concat(parts)
+      end
+      local kind = text:sub(at + 1, at + 1)
+      if kind == "u" then
+        local code = hex4(at + 2)
+        pos = at + 6
+        if code >= 0xD800 and code < 0xDC00 and text:sub(pos, pos + 1) == "\\u" then
+          code = 0x10000 + (code - 0xD800) * 0x400 + (hex4(pos + 2) - 0xDC00)
+          pos = pos + 6
+        end
+        parts[#parts + 1] = utf8.char(code)
+      else
+        parts[#parts + 1] = ESCAPES[kind] or error("bad escape \\" .. kind)
+        pos = at + 2
+      end
+    end
+  end
+
+  local function list(close, item)
+    skip()
+    if text:sub(pos, pos) == close then
+      pos = pos + 1
+      return
+    end
+    repeat
+      item()
+      skip()
+      local sep = text:sub(pos, pos)
+      pos = pos + 1
+    until sep ~= ","
+    if text:sub(pos - 1, pos - 1) ~= close then error("expected " .. close) end
+  end
+
+  function value()
+    skip()
+    local char = text:sub(pos, pos)
+    if char == "{" then
+      local object = {}
+      pos = pos + 1
+      list("}", function()
+        local key = str()
+        expect(":")
+        object[key] = value()
+      end)
+      return object
+    elseif char == "[" then
+      local array = {}
+      pos = pos + 1
+      list("]", function() array[#array + 1] = value() end)
+      return array
+    elseif char == '"' then
+      return str()
+    end
+    local number = text:match("^-?%d[%d.eE+-]*", pos)
+    if number then
+      pos = pos + #number
+      return tonumber(number)
+    end
+    for word, result in pairs({["true"] = true, ["false"] = false, null = false}) do
+      if text:sub(pos, pos + #word - 1) == word then
+        pos = pos + #word
+        return result
+      end
+    end
+    error("unexpected " .. (char == "" and "end" or char) .. " at " .. pos)
+  end
+
+  local ok, result = pcall(function()
+    local parsed = value()
+    skip()
+    if pos <= #text then error("trailing text at " .. pos) end
+    return parsed
+  end)
+  if not ok then return nil, tostring(result) end
+  return result
+end
+M.decode_json = decode_json
+
+-- running photoplug ------------------------------------------------------------------
+
+-- One argument as the shell reads it back unchanged, or nil and why not.
+local function quote(arg)
+  arg = tostring(arg)
+  if arg:find("\0", 1, true) then return nil, _("text with a NUL character") end
+  if WINDOWS then
+    if arg:find('["%%\r\n]') then
+      return nil, _("on Windows, text with a quote, % or a line break")
+    end
+    return '"' .. arg .. '"'
+  end
+  return "'" .. arg:gsub("'", [['\'']]) .. "'"
+end
+M.quote = quote
+
+local function temp_name()
+  local name = os.tmpname()
+  if WINDOWS then name = (os.getenv("TEMP") or dt.configuration.tmp_dir) .. name end
+  return name
+end
+
+local function read_file(path)
+  local file = io.open(path, "rb")
+  if not file then return nil end
+  local text = file:read("a")
+  file:close()
+  return text
+end
+
+-- darktable's own library: its --library where the system shows the command line, else
+-- library.db in its config folder.
+local function library_path()
+  local cmdline = read_file("/proc/self/cmdline")
+  local args = {}
+  for arg in (cmdline or ""):gmatch("([^\0]*)\0") do args[#args + 1] = arg end
+  for i, arg in ipairs(args) do
+    if arg == "--library" and args[i + 1] then
+      local path = args[i + 1]
+      if path == ":memory:" then return nil end
+      if path:sub(1, 1) ~= "/" then path = (os.getenv("PWD") or ".") .. "/" .. path end
+      return path
+    end
+  end
+  return dt.configuration.config_dir .. SEP .. "library.db"
+end
+
+local function error_line(stderr)
+  local last
+  for line in (stderr or ""):gmatch("[^\r\n]+") do
+    local message = line:match("^photoplug: error: (.*)")
+    if message then return message end
+    if line:match("%S") then last = line end
+  end
+  return last
+end
+
+-- photoplug ARGS (ENV: extra environment): its stdout, or nil and a one-line reason.
+local function photoplug(args, env)
+  local executable = dt.preferences.read(MODULE, "executable", "string")
+  if executable == "" then executable = DEFAULT_EXECUTABLE end
+  local words = {}
+  for name, val in pairs(env or {}) do
+    local quoted, why = quote(val)
+    if not quoted then return nil, why end
+    words[#words + 1] = WINDOWS and ('set "' .. name .. "=" .. val .. '" &&') or
+                        (name .. "=" .. quoted)
+  end
+  for _i, arg in ipairs({executable, table.unpack(args)}) do
+    local quoted, why = quote(arg)
+    if not quoted then return nil, string.format(_("cannot pass %s to photoplug"), why) end
+    words[#words + 1] = quoted
+  end
+  local out, err = temp_name(), temp_name()
+  local command = table.concat(words, " ") .. " >" .. quote(out) .. " 2>" .. quote(err)
+  if WINDOWS then command = '"' .. command .. '"' end -- cmd.exe strips one pair
+  local status = dt.control.execute(command)
+  local stdout, stderr = read_file(out), read_file(err)
+  os.remove(out)
+  os.remove(err)
+  if status == 0 then return stdout or "" end
+  if not WINDOWS and status == 127 * 256 then
+    return nil, string.format(_("%s not found: set its path in preferences > lua options"),
+                              executable)
+  end
+  return nil, error_line(stderr) or string.format(_("photoplug failed (%d)"), status)
+end
+
+-- state shown in the module ----------------------------------------------------------
+
+local widgets = {}
+M.message = ""
+
+local function say(text, failed)
+  M.message = text
+  if widgets.status then widgets.status.label = text end
+  dt.print(MODULE .. ": " .. text)
+  if failed then dt.print_error(MODULE .. ": " .. text) end
+end
+
+-- photoplug remembers which tags it (and this module) made, so `photoplug undo` removes
+-- exactly those: one name a line, beside the library.
+local function record_created(library, name)
+  local folder = library:match("^(.*)[/\\]") .. SEP .. ".photoplug"
+  local journal = folder .. SEP .. library:match("[^/\\]+$") .. ".tags"
+  local file = io.open(journal, "a")
+  if not file then
+    dt.control.execute((WINDOWS and "mkdir " or "mkdir -p ") .. quote(folder))
+    file = io.open(journal, "a")
+  end
+  if not file then return false end
+  file:write(name .. "\n")
+  file:close()
+  return true
+end
+
+local function tag_named(library, name)
+  local tag = dt.tags.find(name)
+  if tag then return tag end
+  if not record_created(library, name) then return nil end
+  return dt.tags.create(name)
+end
+
+local function show_tag(name)
+  local rule = dt.gui.libs.collect.new_rule()
+  rule.mode = "DT_LIB_COLLECT_MODE_AND"
+  rule.item = "DT_COLLECTION_PROP_TAG"
+  rule.data = name
+  dt.gui.libs.collect.filter({rule})
+end
+
+-- Make exactly the images with these ids carry the tag NAME.
+local function tag_exactly(library, name, ids)
+  local tag = tag_named(library, name)
+  if not tag then return nil end
+  local wanted = {}
+  for _i, id in ipairs(ids) do wanted[id] = true end
+  for _i, image in ipairs(dt.tags.get_tagged_images(tag)) do
+    if wanted[image.id] then wanted[image.id] = nil else dt.tags.detach(tag, image) end
+  end
+  local count = #ids
+  for id in pairs(wanted) do
+    local image = dt.database.get_image(id)
+    if image then dt.tags.attach(tag, image) else count = count - 1 end
+  end
+  return count
+end
+
+local busy = false
+
+-- Run FN(library, location) once at a time, as a background job, errors shown.
+local function job(title, fn)
+  if busy then
+    say(_("still working on the last request"))
+    return false
+  end
+  local library = library_path()
+  if not library then
+    say(_("darktable runs on a library in memory: there is nothing to search"), true)
+    return false
+  end
+  busy = true
+  local progress = dt.gui.create_job(title)
+  local ok, result = pcall(fn, library, "darktable:" .. library)
+  progress.valid = false
+  busy = false
+  if not ok then say(tostring(result), true) end
+  return ok and result
+end
+
+local function search_tag(library, location, query, name)
+  local indexed, why = photoplug({"index", location})
+  if not indexed then return say(why, true) end
+  local top = tostring(dt.preferences.read(MODULE, "top", "integer"))
+  local out
+  out, why = photoplug({"search", "--json", "--top", top, "--", query, location})
+  if not out then return say(why, true) end
+  local results, bad = decode_json(out)
+  if not results then return say(_("unreadable answer from photoplug: ") .. bad, true) end
+  local ids = {}
+  for _i, result in ipairs(results) do ids[#ids + 1] = tonumber(result.id) end
+  local count = tag_exactly(library, name, ids)
+  if not count then return say(_("cannot record photoplug's tags beside the library"), true) end
+  show_tag(name)
+  say(string.format(_("%d photos: %s"), count, name))
+  return count
+end
+
+-- photoplug|search|TEXT, one level and one line, cut to what darktable's Lua API takes
+-- (as photoplug names its own tags).
+local function search_tag_name(text)
+  local name = SEARCH .. text:gsub("|", "¦"):gsub("%c", " ")
+  if #name <= 255 then return name end
+  local cut = 255 - #"…"
+  while (name:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end
+  return name:sub(1, cut) .. "…"
+end
+
+-- Search for QUERY; the results become the tag photoplug|search|QUERY and the collection.
+function M.search(query)
+  query = (query or ""):match("^%s*(.-)%s*$")
+  if query == "" then return say(_("type what to look for, such as beach at sunset")) end
+  widgets.query.text = query
+  return job(_("photoplug: searching"), function(library, location)
+    return search_tag(library, location, query, search_tag_name(query))
+  end)
+end
+
+-- Photos like IMAGE (the selected one by default).
+function M.more_like_this(image)
+  image = image or dt.gui.selection()[1]
+  if not image then return say(_("select a photo first")) end
+  return job(_("photoplug: more like this"), function(library, location)
+    local path = image.path .. SEP .. image.filename
+    return search_tag(library, location, path, search_tag_name("like " .. image.filename))
+  end)
+end
+
+-- photoplug albums sync: the changes it decides come back in a handoff file and are made here.
+function M.sync_albums()
+  return job(_("photoplug: syncing smart albums"), function(library, location)
+    local indexed, why = photoplug({"index", location})
+    if not indexed then return say(why, true) end
+    local handoff = temp_name()
+    os.remove(handoff)
+    local out
+    out, why = photoplug({"albums", "sync", location, "--json"}, {[HANDOFF] = handoff})
+    local changes = read_file(handoff)
+    os.remove(handoff)
+    if not out then return say(why, true) end
+    local ops = changes and decode_json(changes) or {attach = {}, detach = {}}
+    local made = 0
+    for name, ids in pairs(ops.detach or {}) do
+      local tag = dt.tags.find(name)
+      for _i, id in ipairs(tag and ids or {}) do
+        local image = dt.database.get_image(id)
+        if image then dt.tags.detach(tag, image); made = made + 1 end
+      end
+    end
+    for name, ids in pairs(ops.attach or {}) do
+      local tag = dt.tags.find(name) or dt.tags.create(name) -- photoplug recorded it
+      for _i, id in ipairs(ids) do
+        local image = dt.database.get_image(id)
+        if image then dt.tags.attach(tag, image); made = made + 1 end
+      end
+    end
+    local albums = decode_json(out) or {}
+    show_tag("photoplug|albums|%")
+    say(string.format(_("%d albums synced, %d changes"), #albums, made))
+    return made
+  end)
+end
+
+-- the lighttable module ----------------------------------------------------------------
+
+widgets.query = dt.new_widget("entry") {
+  placeholder = _("beach at sunset"),
+  tooltip = _("describe the photos you are looking for"),
+  editable = true,
+}
+widgets.status = dt.new_widget("label") {label = ""}
+
+local function install_module()
+  if M.installed then return end
+  dt.register_lib(MODULE, "photoplug", true, false,
+    {[dt.gui.views.lighttable] = {"DT_UI_CONTAINER_PANEL_RIGHT_CENTER", 100}},
+    dt.new_widget("box") {
+      orientation = "vertical",
+      widgets.query,
+      dt.new_widget("button") {
+        label = _("search"),
+        tooltip = _("tag the best matches photoplug|search|… and show them"),
+        clicked_callback = function() M.search(widgets.query.text) end,
+      },
+      widgets.status,
+      dt.new_widget("button") {
+        label = _("more like this"),
+        tooltip = _("photos that look like the selected one"),
+        clicked_callback = function() M.more_like_this() end,
+      },
+      dt.new_widget("button") {
+        label = _("sync smart albums"),
+        tooltip = _("fill photoplug's albums (photoplug|albums|…), keeping your corrections"),
+        clicked_callback = function() M.sync_albums() end,
+      },
+    },
+    nil, nil)
+  M.installed = true
+end
+
+if dt.gui.current_view().id == "lighttable" then
+  install_module()
+else
+  dt.register_event(MODULE, "view-changed", function(_, _, new_view)
+    if new_view.id == "lighttable" then install_module() end
+  end)
+end
+
+return M

@@ -1,0 +1,185 @@
+"""photoplug's Lua module inside the real darktable (headless), and its installer.
+
+The module's functions are called from a Lua snippet (there is no clicking headless);
+what they did is read back from darktable's databases after darktable has quit.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from conftest import Cli
+from darktable_fixtures import (Darktable, darktable, lua_string, made_by_darktable,  # noqa: F401
+                                needs_darktable, rows, tagged)
+from photoplug.adapters.darktable_db import tag_name
+from photoplug.darktable import REQUIRE, install, uninstall
+from test_albums import TOY_ALBUMS
+
+Made = tuple[Darktable, Path, dict[int, str]]
+PHOTOPLUG = str(Path(sys.executable).with_name("photoplug"))
+
+
+def ids_of(made: Made, cls: str) -> set[int]:
+    return {i for i, c in made[2].items() if c == cls}
+
+
+def test_install_once_and_uninstall_exactly(tmp_path: Path, cli: Cli) -> None:
+    configdir = tmp_path / "darktable"
+    configdir.mkdir()
+    luarc = configdir / "luarc"
+    luarc.write_text('require "tools/script_manager"')  # the user's, without a final newline
+    done = cli("darktable", "install", "--configdir", str(configdir), model=False)
+    script = configdir / "lua" / "photoplug.lua"
+    assert f"wrote {script}" in done.stderr
+    assert luarc.read_text() == f'require "tools/script_manager"\n{REQUIRE}\n'
+    assert f"local DEFAULT_EXECUTABLE = {json.dumps(PHOTOPLUG)}" in script.read_text()
+    again = cli("darktable", "install", "--configdir", str(configdir), model=False)
+    assert "already installed" in again.stderr and luarc.read_text().count(REQUIRE) == 1
+
+    cli("darktable", "uninstall", "--configdir", str(configdir), model=False)
+    assert luarc.read_text() == 'require "tools/script_manager"\n'
+    assert not (configdir / "lua").exists()
+    assert "not installed" in cli("darktable", "uninstall", "--configdir", str(configdir),
+                                  model=False).stderr
+
+    fresh = tmp_path / "fresh"  # no luarc, no lua/: both made, both gone again
+    install(fresh, executable="/opt/photo plug/bin/photoplug")
+    assert (fresh / "luarc").read_text() == f"{REQUIRE}\n"
+    assert 'DEFAULT_EXECUTABLE = "/opt/photo plug/bin/photoplug"' in \
+        (fresh / "lua" / "photoplug.lua").read_text()
+    uninstall(fresh)
+    assert list(fresh.iterdir()) == []
+
+    (fresh / "lua").mkdir()
+    (fresh / "lua" / "photoplug.lua").write_text("-- someone else's\n")
+    refused = cli("darktable", "install", "--configdir", str(fresh), model=False, check=False)
+    assert refused.returncode == 1 and "is not photoplug's module" in refused.stderr
+
+
+def installed(darktable: Darktable, toy_cli: Cli) -> dict[str, str]:
+    """The module installed into ``darktable``'s config folder and its library indexed
+    with toy-clip; the environment photoplug needs inside darktable."""
+    install(darktable.configdir)
+    toy_cli("index", darktable.location)
+    return {"PHOTOPLUG_INDEX": str(toy_cli.index)}
+
+
+@needs_darktable
+def test_the_module_searches_inside_darktable(toy_cli: Cli, darktable: Darktable,
+                                              made_by_darktable: Made) -> None:
+    env = installed(darktable, toy_cli)
+    green = min(ids_of(made_by_darktable, "green circle"))
+    out = darktable.run(f"""local dt = require "darktable"
+local pp = require "photoplug"
+dt.preferences.write("photoplug", "top", "integer", 2)
+local found = pp.search("a photo of a red circle")
+local first = pp.message
+local like = pp.more_like_this(dt.database.get_image({green}))
+return table.concat({{tostring(dt.gui.libs.photoplug ~= nil), tostring(found), first,
+                      tostring(like), pp.message, dt.gui.libs.collect.filter()[1].data}}, "\\n")
+""", env=env)
+    shown, found, first, like, message, collection = out.split("\n")
+    assert shown == "true", "the module is in the lighttable"
+    assert (found, first) == ("2", "2 photos: photoplug|search|a photo of a red circle")
+    assert tagged(darktable, "photoplug|search|a photo of a red circle") == \
+        ids_of(made_by_darktable, "red circle")
+    (filename,), = rows(darktable.library, "SELECT filename FROM images WHERE id = ?", green)
+    name = f"photoplug|search|like {filename}"
+    assert (like, message) == ("2", f"2 photos: {name}")
+    assert tagged(darktable, name) == ids_of(made_by_darktable, "green circle")
+    assert collection == name  # the lighttable shows it
+
+    toy_cli("undo", darktable.location, model=False)  # the module's tags are photoplug's
+    assert [n for (n,) in rows(darktable.data, "SELECT name FROM tags WHERE name LIKE "
+                                               "'photoplug|%'")] == ["photoplug|tags|mine"]
+
+
+@needs_darktable
+def test_smart_albums_sync_inside_darktable_and_corrections_win(
+        toy_cli: Cli, darktable: Darktable, made_by_darktable: Made) -> None:
+    """photoplug decides, darktable writes (through the handoff), photoplug's ledger
+    records it; a photo taken out in darktable stays out; photoplug itself does not write
+    into a running darktable's library."""
+    env = installed(darktable, toy_cli)
+    config = darktable.home / ".config" / "photoplug"
+    config.mkdir(parents=True)
+    (config / "albums.toml").write_text(TOY_ALBUMS)
+    red_squares = ids_of(made_by_darktable, "red square")
+    out_id = min(red_squares)
+    direct = shlex.join([PHOTOPLUG, "search", "a photo", darktable.location, "--save-album",
+                         "direct"])
+    out = darktable.run(f"""local dt = require "darktable"
+local pp = require "photoplug"
+pp.sync_albums()
+local first = pp.message
+local album = dt.tags.find("photoplug|albums|red things")
+local members = #dt.tags.get_tagged_images(album)
+dt.tags.detach(album, dt.database.get_image({out_id}))
+pp.sync_albums()
+local direct = io.popen({lua_string(direct + " 2>&1")})
+local refused = direct:read("a"):match("photoplug: error: ([^\\n]*)")
+direct:close()
+return table.concat({{first, tostring(members), pp.message, refused}}, "\\n")
+""", env=env)
+    first, members, second, refused = out.split("\n")
+    assert first.startswith("2 albums synced") and int(members) >= 2
+    assert second.startswith("2 albums synced")
+    assert refused.startswith("darktable (pid ") and f"has {darktable.library} open" in refused
+    album = tagged(darktable, "photoplug|albums|red things")
+    assert out_id not in album and ids_of(made_by_darktable, "red circle") <= album
+    assert tagged(darktable, "photoplug|albums|direct") == set()
+
+    sync = ["albums", "sync", darktable.location, "--json"]
+    home = {"XDG_CONFIG_HOME": str(darktable.home / ".config")}
+    check = toy_cli(*sync, "--dry-run", model=False, env=home)
+    assert "nothing to change" in check.stderr  # the ledger knows what darktable wrote
+    assert "red things: 1 photos you took out stay out" in check.stderr
+    listed = {a["album"]: {int(m["id"]) for m in a["members"]} for a in json.loads(check.stdout)}
+    assert listed["red things"] == album
+    assert listed["circles"] == tagged(darktable, "photoplug|albums|circles")
+
+
+@needs_darktable
+def test_every_argument_reaches_photoplug_unchanged(darktable: Darktable,
+                                                    tmp_path: Path) -> None:
+    """Quotes, $(…), backticks, ; and line breaks in a query run nothing; photoplug's
+    errors show as darktable messages."""
+    install(darktable.configdir)
+    log, pwned = tmp_path / "argv.jsonl", tmp_path / "pwned"
+    fake = tmp_path / "fake photoplug"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                    f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+                    "if 'fail' in sys.argv:\n"
+                    "    sys.exit('photoplug: error: the index is on holiday')\n"
+                    "print('[]')\n")
+    fake.chmod(0o755)
+    nasty = (f"it's \"red\" $(touch {pwned}1) `touch {pwned}2`; touch {pwned}3 && x | y > z\n"
+             f"touch {pwned}4 \\ $HOME %PATH% '\"'")
+    out = darktable.run(f"""local dt = require "darktable"
+local pp = require "photoplug"
+dt.preferences.write("photoplug", "executable", "string", {lua_string(str(fake))})
+pp.search({lua_string(nasty)})
+local first = pp.message
+pp.search("--help")
+pp.search("fail")
+local failed = pp.message
+dt.preferences.write("photoplug", "executable", "string", "/nonexistent/photoplug")
+pp.search("anything")
+return table.concat({{first, failed, pp.message}}, "\\n")
+""")
+    first, failed, missing = out.split("\n")
+    location = f"darktable:{darktable.library}"
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert calls[:2] == [["index", location],
+                         ["search", "--json", "--top", "50", "--", nasty, location]]
+    assert calls[3] == ["search", "--json", "--top", "50", "--", "--help", location]
+    assert not list(tmp_path.glob("pwned*"))
+    tag = tag_name("search", nasty)  # "|" and the line break replaced, cut to 255 bytes
+    assert len(tag.encode()) <= 255 and tag.endswith("…") and "\n" not in tag
+    assert first == f"0 photos: {tag}"
+    assert [n for (n,) in rows(darktable.data, "SELECT name FROM tags WHERE name = ?", tag)]
+    assert failed == "the index is on holiday"
+    assert missing == "/nonexistent/photoplug not found: set its path in preferences > " \
+                      "lua options"
