@@ -149,9 +149,8 @@ class _Setup:
         self.pool = Pool()
         self.concept_columns = [_concept_columns(self.pool, c, vectors) for c in concepts]
         self.pool.add_generic(np.stack([vectors[p] for p in GENERIC_PROMPTS]))
-        self.positives = [_positive_prompts(a) for a in albums]
-        self.prompt_columns = [[self.pool.add((p,), p, vectors[p]) for p in positives]
-                               for positives in self.positives]
+        self.prompt_columns = [[self.pool.add((p,), p, vectors[p]) for p in
+                                _positive_prompts(album)] for album in albums]
         self.scores = self.pool.score(matrix, encoders.logit_scale)
         self.concepts = concepts
         self.logit_scale = encoders.logit_scale
@@ -247,8 +246,7 @@ def _apply_corrections(result: AlbumResult, fix: AlbumCorrections, matrix: np.nd
     members |= fix.put_in
     for row in fix.taken_out:
         result.kept_out[row] = Reason("taken out by you")
-    keep = sorted(members | set(fix.put_in))
-    vetoed = _nearest_to_taken_out(matrix, members - fix.put_in, keep, examples,
+    vetoed = _nearest_to_taken_out(matrix, members - fix.put_in, sorted(members), examples,
                                    sorted(fix.taken_out))
     for row, removed in vetoed.items():
         members.discard(row)

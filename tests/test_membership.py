@@ -69,10 +69,10 @@ def libraries(tmp_path_factory: pytest.TempPathFactory, toy_model: str):
                        seed=3000 + 100 * n + k, size=(320, 240))
     everything = app.open(str(pictures))
     app.index(everything)
-    engine, matrix, rows = app.library_vectors(everything)
+    engine, all_vectors, rows = app.library_vectors(everything)
     encoders = app.encoders(engine)
     prompts = [f"a photo of a {c} {s}" for c, s in CLASSES]
-    read_as = (matrix @ encoders.texts(prompts).T).argmax(axis=1)
+    read_as = (all_vectors @ encoders.texts(prompts).T).argmax(axis=1)
     drawn = [(Path(r[0]), tuple(Path(r[0]).name.split("_")[:2])) for r in rows]
     readable = [(path, label) for (path, label), guess in zip(drawn, read_as)
                 if CLASSES[guess] == label]
@@ -87,18 +87,24 @@ def libraries(tmp_path_factory: pytest.TempPathFactory, toy_model: str):
         app.index(library)
         _, matrix, rows = app.library_vectors(library)
         out[name] = (matrix, [tuple(Path(r[0]).name.split("_")[:2]) for r in rows])
+    out["every drawing, misread ones too"] = (all_vectors, [label for _, label in drawn])
     return len(drawn) - len(readable), encoders, out
 
 
 def test_toy_clip_misreads_few_pictures(libraries) -> None:
-    misread, _, _ = libraries
+    misread, encoders, libs = libraries
     assert misread <= 0.03 * 360
+    matrix, labels = libs["every drawing, misread ones too"]
+    tags = auto_tags(TOY, matrix, encoders, max_per_photo=5).keywords
+    assert sum(set(t) == {c, s} for t, (c, s) in zip(tags, labels)) >= 0.95 * len(labels)
 
 
 def test_absent_albums_stay_empty_present_ones_are_right(libraries) -> None:
     _, encoders, libs = libraries
     builtin_and_toy = load_vocabulary(BUILTIN_VOCABULARY) + TOY
     for name, (matrix, labels) in libs.items():
+        if name not in LIBRARIES:
+            continue
         for vocab in (TOY, builtin_and_toy):
             for result in albums_members(toy_albums(), matrix, encoders, vocab):
                 album = result.album.name
@@ -116,6 +122,8 @@ def test_absent_albums_stay_empty_present_ones_are_right(libraries) -> None:
 def test_tags_give_exactly_colour_and_shape_never_an_absent_colour(libraries) -> None:
     _, encoders, libs = libraries
     for name, (matrix, labels) in libs.items():
+        if name not in LIBRARIES:
+            continue
         tags = auto_tags(TOY, matrix, encoders, max_per_photo=5).keywords
         exact = sum(set(t) == {c, s} for t, (c, s) in zip(tags, labels))
         assert exact >= 0.95 * len(labels), (name, exact, len(labels))
@@ -144,8 +152,11 @@ def test_a_negative_that_is_also_a_positive_wins(libraries) -> None:
     circles = tuple(f"a photo of a {c} circle" for c in COLOURS)
     result = albums_members([AlbumDef("circles, not red", circles, ("a photo of a red circle",))],
                             matrix, encoders, TOY)[0]
-    got = {labels[i] for i in result.members}
-    assert got == {(c, "circle") for c in COLOURS if c != "red"}
+    got = [labels[i] for i in result.members]
+    assert ("red", "circle") not in got
+    truth = [i for i, (c, s) in enumerate(labels) if s == "circle" and c != "red"]
+    hits = len(set(truth) & set(result.members))
+    assert hits >= 0.95 * len(truth) and hits >= 0.95 * len(got)
     only_negative = albums_members([AlbumDef("none", ("a photo of a red circle",),
                                              ("a photo of a red circle",))],
                                    matrix, encoders, TOY)[0]
