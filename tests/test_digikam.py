@@ -292,19 +292,24 @@ def test_sidecars_name_the_tags_photoplug_wrote_and_undo_exactly(collection,
     assert dump(db) == original_db
 
 
-def test_albums_sync_and_tag_end_to_end(toy_cli: Cli, collection, tmp_path: Path) -> None:
+def toy_commands(location: str, folder: Path) -> tuple[list[str], list[str]]:
+    """`albums sync` of "red things" and "circles", and `tag`, with toy-clip's vocabulary."""
     from test_albums import TOY_ALBUMS, toy_vocabulary
+    albums = folder / "albums.toml"
+    albums.write_text(TOY_ALBUMS)
+    vocabulary = folder / "toy.txt"
+    vocabulary.write_text(toy_vocabulary())
+    mine = ["--vocabulary", str(vocabulary), "--only-mine"]
+    return ["albums", "sync", location, "--albums", str(albums), *mine], ["tag", location, *mine]
+
+
+def test_albums_sync_and_tag_end_to_end(toy_cli: Cli, collection, tmp_path: Path) -> None:
     db, drawn = collection
     original = dump(db)
     location = f"digikam:{db}"
-    albums = tmp_path / "albums.toml"
-    albums.write_text(TOY_ALBUMS)
-    vocabulary = tmp_path / "toy.txt"
-    vocabulary.write_text(toy_vocabulary())
-    sync = ["albums", "sync", location, "--albums", str(albums), "--vocabulary", str(vocabulary),
-            "--only-mine"]
+    sync, tag = toy_commands(location, tmp_path)
     toy_cli(*sync)
-    toy_cli("tag", location, "--vocabulary", str(vocabulary), "--only-mine", model=False)
+    toy_cli(*tag, model=False)
     after = dump(db)
     assert set(original) <= set(after)
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
@@ -324,16 +329,9 @@ def test_albums_sync_and_tag_end_to_end(toy_cli: Cli, collection, tmp_path: Path
 def test_corrections_made_in_digikam_win(toy_cli: Cli, collection, tmp_path: Path) -> None:
     """What the user does in digiKam (removing photoplug's album tag from a photo, adding
     it to another, removing a keyword tag) survives every later sync and tag."""
-    from test_albums import TOY_ALBUMS, toy_vocabulary
     db, drawn = collection
     location = f"digikam:{db}"
-    albums = tmp_path / "albums.toml"
-    albums.write_text(TOY_ALBUMS)
-    vocabulary = tmp_path / "toy.txt"
-    vocabulary.write_text(toy_vocabulary())
-    sync = ["albums", "sync", location, "--albums", str(albums), "--vocabulary", str(vocabulary),
-            "--only-mine"]
-    tag = ["tag", location, "--vocabulary", str(vocabulary), "--only-mine"]
+    sync, tag = toy_commands(location, tmp_path)
     toy_cli(*sync)
     toy_cli(*tag, model=False)
     red_tag = tag_id(db, ROOT_TAG, "albums", "red things")
