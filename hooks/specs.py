@@ -54,8 +54,9 @@ def photoplug_load_model(name: str, pretrained: str | None, weights: str | None,
                          device: str, backend: str) -> Any:
     """Return an engine (``photoplug.engine.Engine`` interface) for this model, or None.
 
-    ``backend`` says what computes image embeddings (``torch``, ``onnx-int8``); an engine
-    records it in its ``identity`` so vectors of different backends never mix."""
+    ``backend`` says what computes image embeddings (``auto``, ``torch``, ``openvino``,
+    ``onnx``, ``int8``). Exact runtimes checked against torch make one model's vectors;
+    an engine records int8 in its ``identity``, so those vectors never mix with them."""
 
 
 @hookspec(firstresult=True)

@@ -13,6 +13,8 @@ import numpy as np
 import pluggy
 
 from photoplug.errors import PhotoplugError
+from photoplug.image_tower import ImageTower
+from photoplug.machine import gpu_possible
 from photoplug.hooks import (HostState, Library, LocationError, Query, SearchResult,
                              WritePlan, WriteReport)
 from photoplug.plugins import apply_rerankers, get_plugin_manager, open_library
@@ -79,13 +81,21 @@ class Photoplug:
         impls = self.pm.hook.photoplug_load_model.get_hookimpls()
         return [i.plugin_name for i in impls] == ["clip"]
 
-    def _lazy(self, spec: ModelSpec, identity: ModelIdentity) -> LazyEngine:
+    def _lazy(self, spec: ModelSpec, identity: ModelIdentity,
+              image: ImageTower | None = None) -> LazyEngine:
         key = (spec, identity)
         if key not in self._lazy_engines:
+            image = image or ImageTower.load(identity.weights_hash)
             self._lazy_engines[key] = LazyEngine(
                 spec, identity, TextTower.load(cache_folder(identity.weights_hash)),
-                lambda: self.engine(spec))
+                lambda: self.engine(spec), image, self._torch_free_runtime(spec, image))
         return self._lazy_engines[key]
+
+    def _torch_free_runtime(self, spec: ModelSpec, image: ImageTower | None) -> str | None:
+        """The runtime that encodes images for ``spec`` without torch, or None: on the CPU
+        only (a machine that may have a GPU loads torch to find out)."""
+        on_cpu = self.device == "cpu" or (self.device == "auto" and not gpu_possible())
+        return image.torch_free(spec.backend) if image and on_cpu else None
 
     def search_engine(self, uris: list[str]) -> Any:
         """The engine for searching ``uris``: when they were indexed with the model asked
@@ -103,9 +113,10 @@ class Photoplug:
         return engine if engine.tower is not None else self.engine(spec)
 
     def index_engine(self, uri: str) -> Any:
-        """The engine for indexing ``uri``: when the index knows this model with these very
-        weights (their content hash, cached), one that loads the model only if there is
-        something to encode; else the full engine."""
+        """The engine for indexing ``uri``: when the index, or the model's exported image
+        tower, knows this model with these very weights (their content hash, cached), one
+        that loads torch only if it must (images are encoded by the exported tower where
+        the backend allows); else the full engine."""
         spec = self.model_for([uri])
         if spec in self._engines or not self._builtin_backend():
             return self.engine(spec)
@@ -113,11 +124,13 @@ class Photoplug:
             weights_hash = file_digest(find_checkpoint(spec))
         except PhotoplugError:
             return self.engine(spec)  # loading it says what is wrong, in one sentence
-        dim = self.store.model_dim(spec.name, spec.recorded_pretrained, weights_hash)
-        if dim is None:
+        image = ImageTower.load(weights_hash)
+        dim = self.store.model_dim(spec.name, spec.recorded_pretrained, weights_hash) or (
+            image.dim if image and self._torch_free_runtime(spec, image) else None)
+        if not dim:
             return self.engine(spec)
         return self._lazy(spec, ModelIdentity(spec.name, spec.recorded_pretrained,
-                                              weights_hash, dim))
+                                              weights_hash, dim), image)
 
     # -- index and search -----------------------------------------------------------
 

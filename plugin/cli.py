@@ -47,9 +47,11 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="A checkpoint file for the named architecture (or PHOTOPLUG_WEIGHTS)."),
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),
         click.option("--backend", type=click.Choice(BACKENDS), envvar="PHOTOPLUG_BACKEND",
-                     help="What computes image embeddings: torch (default), or onnx-int8 "
-                          "(ONNX Runtime, int8 weights: ~2.6x faster indexing on CPU). "
-                          "Default: what the index recorded."),
+                     help="What computes image embeddings: auto (the fastest exact runtime "
+                          "measured on this machine: OpenVINO, ONNX Runtime or torch), torch, "
+                          "openvino, onnx (all the same vectors), or int8 (ONNX Runtime, int8 "
+                          "weights: faster, another model's vectors; also onnx-int8). "
+                          "Default: what the index recorded, else auto."),
     ]
     for option in reversed(options):
         command = option(command)

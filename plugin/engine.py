@@ -1,11 +1,13 @@
 """The CLIP engine: an open_clip model, its preprocessing and batched encoders.
 
-Importing this module imports torch; the CLI imports it only for commands that need it.
+Images are encoded by the runtime the backend names (``image_tower.runtime_for``: on the
+CPU by default the fastest exact one measured here), or by torch. Importing this module
+imports torch; the CLI imports it only for commands that need it.
 """
 from __future__ import annotations
 
+import functools
 import logging
-import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -13,8 +15,11 @@ import open_clip
 import torch
 from PIL import Image
 
+from photoplug import machine
 from photoplug.errors import PhotoplugError
-from photoplug.int8_vision import BACKEND, Int8Vision
+from photoplug.image_runtimes import Runtime, normalise
+from photoplug.image_tower import runtime_for
+from photoplug.preprocess import Preprocess
 from photoplug.text_tower import TextTower, cache_folder, model_logit_scale
 from photoplug.weights import (ModelIdentity, ModelSpec, file_digest, find_checkpoint,
                                hub_offline, network_allowed)
@@ -39,15 +44,15 @@ class Engine:
     """A loaded open_clip model with L2-normalised image and text encoders."""
 
     def __init__(self, spec: ModelSpec, model: Any, preprocess: Any, tokenizer: Any,
-                 weights_hash: str, device: str, vision: Any = None) -> None:
+                 weights_hash: str, device: str, runtime: Runtime | None = None) -> None:
         self.spec = spec
         self.model = model
-        self.vision = vision  # the onnx-int8 image tower, when that backend was asked for
-        self.preprocess = preprocess
+        self.runtime = runtime  # what encodes images, when not torch
+        self.image_backend = runtime.name if runtime else "torch"
+        self.preprocess = preprocess  # PIL image -> float32 (3, H, W) array
         self.tokenizer = tokenizer
         self.device = device
-        size = model.visual.image_size
-        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        self.image_size = preprocess.min_side
         with torch.inference_mode():
             dim = model.encode_text(tokenizer(["x"]).to(device)).shape[-1]
         self.identity = ModelIdentity(spec.name, spec.recorded_pretrained, weights_hash, int(dim))
@@ -68,17 +73,15 @@ class Engine:
                     pass  # a read-only cache only costs the next search its torch import
         return self._tower
 
-    @torch.inference_mode()
-    def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
-        """Encode a batch of preprocessed image tensors (N, 3, H, W)."""
-        if self.vision is not None:
-            return _normalise(self.vision.encode(pixels.numpy()))
-        features = self.model.encode_image(pixels.to(self.device))
-        return _normalise(features.float().cpu().numpy())
+    def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Encode a batch of preprocessed images (N, 3, H, W)."""
+        if self.runtime is not None:
+            return normalise(self.runtime.encode(pixels))
+        return normalise(torch_features(self.model, self.device, pixels))
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Preprocess and encode PIL images; one row per image."""
-        return self.encode_pixels(torch.stack([self.preprocess(im) for im in images]))
+        return self.encode_pixels(np.stack([self.preprocess(im) for im in images]))
 
     @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -88,39 +91,57 @@ class Engine:
         if tower is not None:
             return tower.encode(list(texts))
         tokens = self.tokenizer(list(texts)).to(self.device)
-        return _normalise(self.model.encode_text(tokens).float().cpu().numpy())
+        return normalise(self.model.encode_text(tokens).float().cpu().numpy())
 
 
-def _normalise(features: np.ndarray) -> np.ndarray:
-    out = features.astype(np.float32, copy=False)
-    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-    return out
+@torch.inference_mode()
+def torch_features(model: Any, device: str, pixels: np.ndarray) -> np.ndarray:
+    """Image features (not normalised) from torch itself."""
+    features = model.encode_image(torch.from_numpy(pixels).to(device))
+    return features.float().cpu().numpy()
 
 
 def load_engine(spec: ModelSpec, device: str = "auto") -> Engine:
     """Load ``spec`` through open_clip, the way a user's own open_clip code would."""
     checkpoint = find_checkpoint(spec, download=network_allowed())
-    device = "cpu" if spec.backend == BACKEND and device == "auto" else pick_device(device)
+    on_cpu_only = spec.backend not in ("auto", "torch")
+    if on_cpu_only and device not in ("auto", "cpu"):
+        raise PhotoplugError(f"--backend {spec.backend} runs on the CPU; use --device cpu")
+    device = "cpu" if on_cpu_only else pick_device(device)
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
     if spec.weights:
         pretrained: str | None = spec.weights
     else:
         pretrained = spec.pretrained
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(machine.cpu_count())
     try:
         with hub_offline(True):  # find_checkpoint already put everything in the cache
-            model, _, preprocess = open_clip.create_model_and_transforms(
+            model, _, open_clip_preprocess = open_clip.create_model_and_transforms(
                 spec.name, pretrained=pretrained, device=device, require_pretrained=True)
             tokenizer = open_clip.get_tokenizer(spec.name)
     except Exception as exc:
         raise PhotoplugError(f"could not load {spec.label}: {exc}") from exc
     model.eval()
     weights_hash = file_digest(checkpoint)
-    vision = None
-    if spec.backend == BACKEND:
-        if device != "cpu":
-            raise PhotoplugError(f"--backend {BACKEND} runs on the CPU; use --device cpu")
+    preprocess_cfg = getattr(model.visual, "preprocess_cfg", {})
+    try:
+        preprocess: Any = Preprocess.from_config(preprocess_cfg)
+    except (KeyError, ValueError):  # a transform only open_clip's own code does
+        preprocess = _TorchPreprocess(open_clip_preprocess, model)
+    runtime = None
+    if device == "cpu" and spec.backend != "torch":
+        runtime = runtime_for(model.visual, preprocess_cfg, weights_hash, spec.backend,
+                              functools.partial(torch_features, model, device))
+    return Engine(spec, model, preprocess, tokenizer, weights_hash, device, runtime)
+
+
+class _TorchPreprocess:
+    """open_clip's own transform, as arrays, for a model whose transform is not reproduced."""
+
+    def __init__(self, transform: Any, model: Any) -> None:
+        self.transform = transform
         size = model.visual.image_size
-        vision = Int8Vision(model.visual, int(size[0] if isinstance(size, (tuple, list))
-                                              else size), weights_hash)
-    return Engine(spec, model, preprocess, tokenizer, weights_hash, device, vision)
+        self.min_side = int(max(size) if isinstance(size, (tuple, list)) else size)
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        return self.transform(image).numpy()

@@ -21,7 +21,7 @@ import platformdirs
 from photoplug.errors import IndexError_
 from photoplug.weights import ModelIdentity
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE models (
@@ -77,6 +77,13 @@ MIGRATIONS: dict[int, str] = {
     CREATE TRIGGER {table}_{op.lower()}_bumps AFTER {op} ON {table}
     BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
     """ for table in ("photos", "embeddings") for op in ("INSERT", "UPDATE", "DELETE")),
+    # the runtime that made each image vector: exact ones (torch, openvino, onnx) share a
+    # model, int8 is a model of its own (``#onnx-int8``); before 4 only torch and int8 ran
+    4: """
+    ALTER TABLE embeddings ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch';
+    UPDATE embeddings SET backend = 'onnx-int8' WHERE model_id IN
+        (SELECT id FROM models WHERE pretrained LIKE '%#onnx-int8');
+    """,
 }
 
 
@@ -286,9 +293,11 @@ class IndexStore:
 
     @staticmethod
     def put_embedding(db: sqlite3.Connection, model_id: int, hash_: str,
-                      vector: np.ndarray) -> None:
-        db.execute("INSERT OR REPLACE INTO embeddings(model_id, hash, vector) VALUES (?, ?, ?)",
-                   (model_id, hash_, vector.astype(np.float16).tobytes()))
+                      vector: np.ndarray, backend: str = "torch") -> None:
+        """Store one image vector and the runtime that made it."""
+        db.execute("INSERT OR REPLACE INTO embeddings(model_id, hash, vector, backend) "
+                   "VALUES (?, ?, ?, ?)",
+                   (model_id, hash_, vector.astype(np.float16).tobytes(), backend))
 
     def delete_photos(self, db: sqlite3.Connection, ids: list[int]) -> None:
         db.executemany("DELETE FROM photos WHERE id=?", [(i,) for i in ids])

@@ -21,7 +21,12 @@ from photoplug.errors import PhotoplugError, WeightsMissing
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "openai"
-BACKENDS = ("torch", "onnx-int8")
+# What computes image embeddings: ``auto`` is the fastest exact runtime measured on this
+# machine (see image_tower.py); auto, torch, openvino and onnx give one model's vectors,
+# int8 (older name: onnx-int8) another's.
+BACKENDS = ("auto", "torch", "openvino", "onnx", "int8", "onnx-int8")
+EXACT_BACKENDS = ("auto", "torch", "openvino", "onnx")
+_INT8_TAG = "onnx-int8"  # how the index records int8 vectors' model (ONNX Runtime's)
 LOCAL_DIR = "local-dir:"
 HF_HUB = "hf-hub:"
 # The order open_clip itself prefers inside a model folder.
@@ -37,14 +42,18 @@ class ModelSpec:
     name: str
     pretrained: str | None = None
     weights: str | None = None
-    backend: str = "torch"  # what computes image embeddings: torch, or onnx-int8
+    backend: str = "auto"  # what computes image embeddings: one of BACKENDS
+
+    def __post_init__(self) -> None:
+        if self.backend == _INT8_TAG:  # int8's older name: the same backend
+            object.__setattr__(self, "backend", "int8")
 
     @classmethod
     def build(cls, name: str | None, pretrained: str | None, weights: str | None,
               backend: str | None = None) -> ModelSpec:
         """Normalise CLI options: default model, absolute local-dir paths, checks."""
         spec = cls._build(name, pretrained, weights)
-        backend = backend or "torch"
+        backend = backend or "auto"
         if backend not in BACKENDS:
             raise PhotoplugError(f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
         return dataclasses.replace(spec, backend=backend)
@@ -76,17 +85,19 @@ class ModelSpec:
     @classmethod
     def from_recorded(cls, name: str, pretrained: str) -> ModelSpec:
         """The spec of a model as the index recorded it (see ``recorded_pretrained``)."""
-        pretrained, _, backend = pretrained.partition("#")
+        pretrained, _, tag = pretrained.partition("#")
+        backend = "int8" if tag == _INT8_TAG else tag or "auto"
         if pretrained.startswith("file:"):
-            return cls(name, None, pretrained[len("file:"):], backend or "torch")
-        return cls(name, pretrained or None, None, backend or "torch")
+            return cls(name, None, pretrained[len("file:"):], backend)
+        return cls(name, pretrained or None, None, backend)
 
     @property
     def recorded_pretrained(self) -> str:
         """The pretrained tag, or ``file:PATH`` for a weights file, as the index stores it;
-        a backend other than torch is added as ``#BACKEND`` (its vectors are another model's)."""
+        int8 adds ``#onnx-int8`` (its vectors are another model's). The exact backends add
+        nothing: their vectors are torch's (each export is checked), so they share a model."""
         tag = f"file:{self.weights}" if self.weights else (self.pretrained or "")
-        return tag if self.backend == "torch" else f"{tag}#{self.backend}"
+        return tag if self.backend in EXACT_BACKENDS else f"{tag}#{_INT8_TAG}"
 
     @property
     def label(self) -> str:
@@ -94,7 +105,7 @@ class ModelSpec:
             label = f"{self.name} ({Path(self.weights).name})"
         else:
             label = f"{self.name} ({self.pretrained})" if self.pretrained else self.name
-        return label if self.backend == "torch" else f"{label} [{self.backend}]"
+        return label if self.backend in EXACT_BACKENDS else f"{label} [{self.backend}]"
 
     @property
     def download_command(self) -> str:
