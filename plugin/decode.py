@@ -12,7 +12,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from photoplug.preprocess import FULL_FRAME
 
 try:
     import pillow_heif
@@ -25,6 +27,10 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", "
 RAW_SUFFIXES = frozenset({".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srw", ".dng", ".orf",
                           ".rw2", ".raf", ".pef", ".raw", ".3fr", ".erf", ".kdc", ".mrw", ".x3f"})
 PHOTO_SUFFIXES = IMAGE_SUFFIXES | RAW_SUFFIXES
+# A JPEG is decoded scaled down (by 1/2, 1/4 or 1/8 in the DCT) to at least this many
+# times the model's input side: far enough above it that the model's own resize, not the
+# DCT's coarser filter, shapes the pixels (see tests/test_fidelity.py).
+DRAFT_OVERSAMPLE = 2
 
 
 class Unreadable(Exception):
@@ -32,7 +38,8 @@ class Unreadable(Exception):
 
 
 def decode(data: bytes, path: Path, min_side: int) -> Image.Image:
-    """Decode ``data`` (the bytes of ``path``) to RGB, at least ``min_side`` px on its short side."""
+    """Decode ``data`` (the bytes of ``path``) to upright RGB, at least ``min_side`` px on its
+    short side (a JPEG scaled down only as far as ``DRAFT_OVERSAMPLE`` allows)."""
     if not data:
         raise Unreadable("empty file (0 bytes)")
     if path.suffix.lower() in RAW_SUFFIXES:
@@ -40,12 +47,16 @@ def decode(data: bytes, path: Path, min_side: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EXIF and decompression-bomb *warnings*
-            with Image.open(io.BytesIO(data)) as im:
-                if im.format == "JPEG":
-                    im.draft("RGB", (min_side, min_side))
-                im.load()
-                upright = ImageOps.exif_transpose(im)
-                return _to_rgb(upright)
+            im = Image.open(io.BytesIO(data))  # in memory: nothing to close
+            drafted = im.draft("RGB", (min_side * DRAFT_OVERSAMPLE,) * 2) \
+                if im.format == "JPEG" else None
+            im.load()
+            orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+            upright = _to_rgb(ImageOps.exif_transpose(im) if orientation in range(2, 9)
+                              else im)
+            if drafted:
+                _keep_frame(upright, im.size, drafted[1], orientation)
+            return upright
     except Image.DecompressionBombError as exc:
         pixels = re.search(r"\d+", str(exc))
         raise Unreadable(f"refused as a decompression bomb ({pixels.group() if pixels else '?'}"
@@ -54,6 +65,19 @@ def decode(data: bytes, path: Path, min_side: int) -> Image.Image:
         raise Unreadable("not an image (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise Unreadable(f"corrupt or truncated image ({_short(exc)})") from None
+
+
+def _keep_frame(upright: Image.Image, drafted: tuple[int, int],
+                box: tuple[float, float, float, float], orientation: int) -> None:
+    """Note in ``upright.info`` where the full frame lies in a DCT-scaled image (its last
+    row and column of pixels may stand for a partial block), turned as EXIF turned it."""
+    w, h = drafted
+    bw, bh = box[2], box[3]
+    boxes = {2: (w - bw, 0, w, bh), 3: (w - bw, h - bh, w, h), 4: (0, h - bh, bw, h),
+             5: (0, 0, bh, bw), 6: (h - bh, 0, h, bw), 7: (h - bh, w - bw, h, w),
+             8: (0, w - bw, bh, w)}
+    if upright.size == ((h, w) if orientation in (5, 6, 7, 8) else (w, h)):
+        upright.info[FULL_FRAME] = (upright.size, boxes.get(orientation, (0, 0, bw, bh)))
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

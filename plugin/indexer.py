@@ -1,27 +1,32 @@
 """The indexing pipeline: scan, diff against the index, decode, encode, store.
 
-Reading, hashing and decoding run in worker threads (Pillow and file I/O release the
-GIL) a couple of batches ahead of the model; each batch is written in one SQLite
-transaction, so a crash or Ctrl-C loses at most the batch in flight.
+Reading, hashing, decoding and preprocessing run in worker threads (Pillow, numpy and file
+I/O release the GIL) a couple of batches ahead of the model: one per core, at most four,
+sharing the cores with the model's own threads (decoding costs a fraction of encoding).
+Each batch is written in one SQLite transaction, so a crash or Ctrl-C loses at most the
+batch in flight.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import numpy as np
 
 from photoplug.decode import Unreadable, decode
 from photoplug.hooks import Library, PhotoRef
+from photoplug.machine import cpu_count
 from photoplug.store import IndexStore, StoredPhoto
 
 if TYPE_CHECKING:
     from photoplug.engine import Engine
 
 BATCH_SIZE = 32
+FIRST_BATCH = 8
 BATCHES_AHEAD = 2
 Progress = Callable[[int, int], None]  # (photos done, photos to do)
 
@@ -66,7 +71,7 @@ class _Loaded:
     ref: PhotoRef
     old: StoredPhoto | None
     hash: str | None = None
-    pixels: Any = None  # a preprocessed image tensor
+    pixels: Any = None  # a preprocessed image, float32 (3, H, W)
     reason: str | None = None
 
 
@@ -141,15 +146,16 @@ def index_library(library: Library, store: IndexStore, engine: Engine,
         embedded = store.embedded_hashes(model_id, {p.hash for p in stored.values() if p.hash})
 
         loader = _Loader(engine, embedded)
+        if todo and hasattr(engine, "prepare"):
+            engine.prepare()  # a model loaded lazily loads faster before decoding starts
         done = 0
         if progress:
             progress(0, len(todo))
-        workers = max(1, min(4, os.cpu_count() or 1))
+        workers = min(4, cpu_count())
         with ThreadPoolExecutor(workers, thread_name_prefix="photoplug-decode") as pool:
             in_flight: deque[list[Future[_Loaded]]] = deque()
-            for start in range(0, len(todo), batch_size):
-                in_flight.append([pool.submit(loader, ref, old)
-                                  for ref, old in todo[start:start + batch_size]])
+            for batch in _batches(todo, batch_size):
+                in_flight.append([pool.submit(loader, ref, old) for ref, old in batch])
                 if len(in_flight) > BATCHES_AHEAD:
                     done += _store_batch(store, engine, location_id, model_id, embedded,
                                          vanished_hashes, in_flight.popleft(), report)
@@ -170,6 +176,15 @@ def index_library(library: Library, store: IndexStore, engine: Engine,
     return report
 
 
+def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in batches of ``size``; the first one smaller, so that the model starts
+    while the photos after it decode."""
+    start, end = 0, min(FIRST_BATCH, size)
+    while start < len(items):
+        yield items[start:end]
+        start, end = end, end + size
+
+
 def _store_batch(store: IndexStore, engine: Engine, location_id: int, model_id: int,
                  embedded: set[str], vanished_hashes: set[str],
                  futures: list[Future[_Loaded]], report: IndexReport) -> int:
@@ -178,11 +193,11 @@ def _store_batch(store: IndexStore, engine: Engine, location_id: int, model_id: 
     to_encode = [it for it in items if it.pixels is not None]
     vectors: Any = []
     if to_encode:
-        import torch  # only a run with something to encode needs it
-        vectors = engine.encode_pixels(torch.stack([it.pixels for it in to_encode]))
+        vectors = engine.encode_pixels(np.stack([it.pixels for it in to_encode]))
+    backend = getattr(engine, "image_backend", "plugin") if to_encode else ""
     with store.transaction() as db:
         for it, vector in zip(to_encode, vectors):
-            store.put_embedding(db, model_id, it.hash, vector)
+            store.put_embedding(db, model_id, it.hash, vector, backend)
             embedded.add(it.hash)
         for it in items:
             ref = it.ref

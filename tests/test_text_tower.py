@@ -72,8 +72,8 @@ def test_search_and_an_idle_reindex_run_without_torch(toy_cli: Cli, tmp_path: Pa
     out, imported = without_torch(toy_cli, "index", str(photos), "--json")
     assert json.loads(out)["unchanged"] == 3 and not imported  # nothing new: no model
     draw_photo(photos / "yellow_circle.jpg", "yellow", "circle", seed=9, size=(320, 240))
-    out, imported = without_torch(toy_cli, "index", str(photos), "--json")
-    assert json.loads(out)["encoded"] == 1 and imported  # something new: the model loads
+    out, _ = without_torch(toy_cli, "index", str(photos), "--json")
+    assert json.loads(out)["encoded"] == 1  # with or without torch: test_image_backends
     by_image = toy_cli.json("search", str(photos / "blue_square.jpg"), "--top", "1",
                             model=False)  # an image query loads the full model
     assert by_image[0]["path"].endswith("blue_square.jpg")
