@@ -151,10 +151,12 @@ def test_api_search_and_files(server: Served) -> None:
 def test_the_query_is_words_never_a_file_on_the_server(server: Served, library: Library
                                                        ) -> None:
     """A path in ``q`` is searched as text: the server never opens it (as an image query
-    from the command line would), so it can't tell whether such a file exists."""
+    from the command line would), so it can't tell whether such a file exists.
+    secret.jpg is a copy of an indexed photo: opened as an image it would find that photo
+    at cosine ~1.0, while toy-clip's text-to-image cosines stay below ~0.75."""
     for path in (library.albums, library.root / "secret.jpg"):
         status, body, _ = get(server.base + "api/search?top=1&q=" + quote(str(path)))
-        assert status == 200 and json.loads(body)[0]["score"] < 0.5
+        assert status == 200 and json.loads(body)[0]["score"] < 0.9
 
 
 @pytest.mark.parametrize(("query", "sentence"), [
