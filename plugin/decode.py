@@ -1,8 +1,9 @@
 """Turn a photo file's bytes into an upright RGB image no larger than the model needs.
 
 JPEGs are decoded in draft mode (DCT scaling) straight to about the model's input size,
-HEIC/HEIF go through pillow-heif, RAW files through their embedded preview (rawpy),
-and EXIF orientation is applied. Failures raise ``Unreadable`` with a one-line reason.
+HEIC/HEIF go through pillow-heif, RAW files (LibRaw, through rawpy) through their embedded
+preview when it is large enough, else demosaiced at half size; EXIF orientation (a RAW
+file's own) is applied. Failures raise ``Unreadable`` with a one-line reason.
 """
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import io
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from photoplug.preprocess import FULL_FRAME
 
@@ -27,6 +29,13 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", "
 RAW_SUFFIXES = frozenset({".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srw", ".dng", ".orf",
                           ".rw2", ".raf", ".pef", ".raw", ".3fr", ".erf", ".kdc", ".mrw", ".x3f"})
 PHOTO_SUFFIXES = IMAGE_SUFFIXES | RAW_SUFFIXES
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
+# LibRaw's ``sizes.flip`` (bit 0: mirror left-right, 1: top-bottom, 2: swap axes) as the
+# EXIF orientation it was read from
+_RAW_FLIP = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
 # A JPEG is decoded scaled down (by 1/2, 1/4 or 1/8 in the DCT) to at least this many
 # times the model's input side: far enough above it that the model's own resize, not the
 # DCT's coarser filter, shapes the pixels (see tests/test_fidelity.py).
@@ -43,7 +52,12 @@ def decode(data: bytes, path: Path, min_side: int) -> Image.Image:
     if not data:
         raise Unreadable("empty file (0 bytes)")
     if path.suffix.lower() in RAW_SUFFIXES:
-        data = _raw_preview(data)
+        return _raw(data, min_side)
+    return _image(data, min_side)
+
+
+def _image(data: bytes, min_side: int, orientation: int = 1) -> Image.Image:
+    """Pillow's decode, upright by the image's EXIF orientation (else ``orientation``)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EXIF and decompression-bomb *warnings*
@@ -51,9 +65,8 @@ def decode(data: bytes, path: Path, min_side: int) -> Image.Image:
             drafted = im.draft("RGB", (min_side * DRAFT_OVERSAMPLE,) * 2) \
                 if im.format == "JPEG" else None
             im.load()
-            orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
-            upright = _to_rgb(ImageOps.exif_transpose(im) if orientation in range(2, 9)
-                              else im)
+            orientation = im.getexif().get(ExifTags.Base.Orientation, orientation)
+            upright = _to_rgb(_turned(im, orientation))
             if drafted:
                 _keep_frame(upright, im.size, drafted[1], orientation)
             return upright
@@ -64,7 +77,13 @@ def decode(data: bytes, path: Path, min_side: int) -> Image.Image:
     except UnidentifiedImageError:
         raise Unreadable("not an image (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-        raise Unreadable(f"corrupt or truncated image ({_short(exc)})") from None
+        raise Unreadable(f"corrupt or truncated image ({first_line(exc)})") from None
+
+
+def _turned(im: Image.Image, orientation: int) -> Image.Image:
+    """``im`` turned upright by an EXIF orientation (as ``ImageOps.exif_transpose``)."""
+    method = _TRANSPOSE.get(orientation)
+    return im.transpose(method) if method is not None else im
 
 
 def _keep_frame(upright: Image.Image, drafted: tuple[int, int],
@@ -93,25 +112,51 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
-def _raw_preview(data: bytes) -> bytes:
-    """The embedded JPEG (or bitmap) preview of a RAW file."""
+def _raw(data: bytes, min_side: int) -> Image.Image:
+    """A RAW file's embedded preview when it is large enough (as a JPEG is drafted: at
+    least ``DRAFT_OVERSAMPLE`` times ``min_side``), else its own pixels, demosaiced by
+    LibRaw at half size (each 2x2 block of the mosaic one pixel) and turned upright."""
     try:
         import rawpy
-    except ImportError:
-        raise Unreadable("RAW file: install the optional extra with "
-                         "`pip install 'photoplug[raw]'` to read its preview") from None
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise Unreadable("RAW file: rawpy is not installed (`pip install rawpy`)") from None
     try:
         with rawpy.imread(io.BytesIO(data)) as raw:
-            thumb = raw.extract_thumb()
-    except Exception as exc:  # rawpy raises its own LibRawError family
-        raise Unreadable(f"RAW file without a readable preview ({_short(exc)})") from None
-    if thumb.format == rawpy.ThumbFormat.JPEG:
-        return bytes(thumb.data)
-    buf = io.BytesIO()
-    Image.fromarray(thumb.data).save(buf, "PNG")
-    return buf.getvalue()
+            preview = _raw_preview(raw, min_side)
+            if preview is not None:
+                return preview
+            rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+    except rawpy.LibRawFileUnsupportedError as exc:
+        raise Unreadable(f"corrupt, truncated or not a RAW file LibRaw reads "
+                         f"({first_line(exc)})") from None
+    except (rawpy.LibRawError, MemoryError) as exc:
+        raise Unreadable(f"corrupt or truncated RAW file ({first_line(exc)})") from None
+    image = Image.fromarray(rgb)
+    factor = min(image.size) // (min_side * DRAFT_OVERSAMPLE)
+    return image.reduce(factor) if factor >= 2 else image
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:120]
+def _raw_preview(raw: Any, min_side: int) -> Image.Image | None:
+    """The embedded preview, upright (its own EXIF orientation, else the RAW file's), or
+    None when there is none, it cannot be read or it is too small."""
+    import rawpy
+    try:
+        thumb = raw.extract_thumb()
+    except rawpy.LibRawError:
+        return None
+    orientation = _RAW_FLIP.get(raw.sizes.flip, 1)
+    try:
+        if thumb.format == rawpy.ThumbFormat.JPEG:
+            image = _image(bytes(thumb.data), min_side, orientation)
+        else:
+            image = _to_rgb(_turned(Image.fromarray(thumb.data), orientation))
+    except (Unreadable, ValueError, TypeError):
+        return None
+    return image if min(image.size) >= min_side * DRAFT_OVERSAMPLE else None
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message in a few words: its first line, or its type."""
+    message = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], bytes) else exc
+    text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+    return (text.strip().splitlines() or [type(exc).__name__])[0][:120]
