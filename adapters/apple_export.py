@@ -2,8 +2,9 @@
 
 PATH is a folder written by Photos (File > Export > Export Unmodified Originals) or by
 ``osxphotos export``. Each photo is indexed once, from its original still (Live Photo
-videos, ``.AAE`` edit files and edited copies are grouped with it). Its stable id is its
-Photos UUID when the folder holds osxphotos' export database, else its relative path.
+videos, ``.AAE`` edit files and edited copies are grouped with it); a video of its own is
+indexed as a video. Its stable id is its Photos UUID when the folder holds osxphotos'
+export database, else its relative path.
 
 Write-back does two things. Keywords go into XMP sidecars beside every still of the photo
 (``dc:subject`` "beach", ``lr:hierarchicalSubject`` "photoplug|beach"), merged with the
@@ -89,13 +90,9 @@ class AppleExportLibrary:
         photos, problems = self.photos()
         yield from problems
         for key, photo in photos.items():
-            host_ref = {"uuid": photo.uuid, "files": photo.stills, "live_video": photo.videos}
-            if photo.primary is None:
-                yield PhotoRef(key, self.root / photo.videos[0], 0, 0.0, host_ref,
-                               problem="a video with no still beside it (not a Live Photo); "
-                                       "photoplug indexes photos only")
-            else:
-                yield photo_ref(self.root / photo.primary, key, host_ref)
+            host_ref = {"uuid": photo.uuid, "files": photo.files,
+                        "live_video": photo.live_videos}
+            yield photo_ref(self.root / photo.primary, key, host_ref)
 
     def select(self, album: str | None = None, since: str | None = None,
                until: str | None = None, **unsupported: object) -> set[str]:
@@ -127,14 +124,14 @@ class AppleExportLibrary:
             raise LocationError(str(exc)) from None
 
     def _planned(self, photo: ExportedPhoto) -> PlannedPhoto:
-        primary = photo.primary or photo.videos[0]
+        primary = photo.primary
         name = PurePosixPath(primary)
         stem = _COPY_SUFFIX.sub("", edit_base(name.stem)[0])
         taken = None
         if not photo.uuid:  # the date tells apart photos that share a file name
             path = self.root / primary
             taken = capture_date(path, self.sidecar_for(path))
-        return PlannedPhoto(photo.uuid, stem + name.suffix, taken, tuple(photo.stills))
+        return PlannedPhoto(photo.uuid, stem + name.suffix, taken, tuple(photo.files))
 
     def _lookup(self, ids: Collection[str], report: WriteReport
                 ) -> dict[str, ExportedPhoto]:
@@ -149,17 +146,17 @@ class AppleExportLibrary:
         return self.state_dir / "ledger.json"
 
     def write(self, plan: WritePlan, dry_run: bool) -> WriteReport:
-        """Keywords into the sidecars beside every still; keywords and albums into the
-        plan for Photos (and its script)."""
+        """Keywords into the sidecars beside every still (a video of its own: beside it);
+        keywords and albums into the plan for Photos (and its script)."""
         report = WriteReport(dry_run=dry_run)
         wanted = set(plan.add_keywords) | set(plan.remove_keywords) | \
             {sid for ids in plan.albums.values() for sid in ids}
         photos = self._lookup(wanted, report)
         for words_of, write in ((plan.add_keywords, self.sidecars.add),
                                 (plan.remove_keywords, self.sidecars.remove)):
-            merge(report, write({still: (self.root / still, words_of[sid])
+            merge(report, write({rel: (self.root / rel, words_of[sid])
                                  for sid, photo in photos.items() if words_of.get(sid)
-                                 for still in photo.stills}, dry_run))
+                                 for rel in photo.files}, dry_run))
         photos_plan = self._load_plan()
         self._plan_keywords(photos_plan, photos, plan, report)
         self._plan_albums(photos_plan, photos, plan.albums, report)
@@ -167,11 +164,11 @@ class AppleExportLibrary:
         return report
 
     def read_back(self, expected: HostState) -> HostState:
-        """Keywords from the sidecars of each photo's first still. Albums as photoplug
+        """Keywords from the sidecars of each photo's first file. Albums as photoplug
         planned them: what the user does in Photos itself cannot be seen from here."""
         photos, _ = self.photos()
         planned = self._load_plan()
-        firsts = {sid: photo.stills[0] for sid, photo in photos.items() if photo.stills}
+        firsts = {sid: photo.files[0] for sid, photo in photos.items()}
         known = HostState({}, {w: {sid for sid in ids if sid in firsts}
                                for w, ids in expected.keywords.items()})
         keywords = keywords_present(self.sidecars, known, lambda sid: self.root / firsts[sid])

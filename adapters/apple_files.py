@@ -5,7 +5,8 @@ asset: the original still (HEIC, JPEG, PNG, RAW...), for a Live Photo a ``.MOV``
 same name, an ``.AAE`` edit recipe, edited copies (Photos: ``IMG_E1234.JPG``; osxphotos:
 ``IMG_1234_edited.jpeg``) and perhaps an XMP sidecar. Files are grouped by the UUID the
 export database gives them, else by folder and name with the edit marker taken off.
-One group is one photo: its original still is what gets indexed.
+One group is one photo: its original still is what gets indexed; a video with no still
+beside it (not a Live Photo) is an asset of its own, indexed as a video.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from photoplug.decode import IMAGE_SUFFIXES, PHOTO_SUFFIXES
+from photoplug.video import VIDEO_SUFFIXES
 
-VIDEO_SUFFIXES = frozenset({".mov", ".mp4", ".m4v"})
 EDIT_SUFFIXES = frozenset({".aae"})
 _OSXPHOTOS_EDITED = re.compile(r"^(?P<base>.+)_edited$", re.I)
 _PHOTOS_EDITED = re.compile(r"^(?P<prefix>[A-Za-z]+_)E(?P<number>\d+)$")
@@ -33,20 +34,32 @@ class ExportedPhoto:
 
     @property
     def stills(self) -> list[str]:
-        """Every still file of the photo, originals first: each gets a sidecar."""
+        """Every still file of the photo, originals first."""
         return self.originals + self.edited
 
     @property
-    def primary(self) -> str | None:
-        """The file to index: an original (a decodable format before RAW), else an edit."""
+    def files(self) -> list[str]:
+        """The files that show the asset, each given a sidecar: its stills, or for a video
+        of its own the video."""
+        return self.stills or self.videos
+
+    @property
+    def live_videos(self) -> list[str]:
+        """A Live Photo's motion: the videos beside its still (they are not indexed)."""
+        return self.videos if self.stills else []
+
+    @property
+    def primary(self) -> str:
+        """The file to index: an original (a decodable format before RAW), else an edit,
+        else (a video of its own) the video."""
         ranked = sorted(self.originals, key=lambda p: (
             PurePosixPath(p).suffix.lower() not in IMAGE_SUFFIXES, p.count("/"), p))
-        return (ranked or self.edited or [None])[0]
+        return (ranked or self.edited or self.videos)[0]
 
     @property
     def key(self) -> str:
         """The photo's stable id: its Photos UUID, else the relative path of its primary."""
-        return self.uuid or self.primary or self.videos[0]
+        return self.uuid or self.primary
 
 
 def edit_base(stem: str) -> tuple[str, bool]:

@@ -1,10 +1,10 @@
 """The digiKam host: ``digikam:PATH`` (``digikam4.db`` or the folder that holds it).
 
-Photos are digiKam's visible images (not trashed, obsolete or hidden; category image),
-their stable id digiKam's image id. Indexing only reads the database. Write-back puts
-keywords under ``photoplug/tags/…``, albums under ``photoplug/albums/…`` with one saved
-search each, after a timestamped backup, in one transaction, and never while a digiKam
-has this database open (unless forced; ``wait`` waits for it to close); with
+Photos are digiKam's visible items (not trashed, obsolete or hidden) of its categories
+image and video, their stable id digiKam's image id. Indexing only reads the database.
+Write-back puts keywords under ``photoplug/tags/…``, albums under ``photoplug/albums/…``
+with one saved search each, after a timestamped backup, in one transaction, and never
+while a digiKam has this database open (unless forced; ``wait`` waits for it to close); with
 ``--sidecars`` the keywords also go into each photo's XMP sidecar under the same path
 (``photoplug/tags/beach``), so digiKam's "Read metadata from files" finds the tag
 photoplug made instead of making a second one.
@@ -44,6 +44,9 @@ from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, Writ
 from photoplug.ledger import Ledger
 
 DB_NAME = "digikam4.db"
+# Images.category of what photoplug indexes: digiKam's DatabaseItem::Category Image (1) and
+# Video (2) (core/libs/database/coredb/coredbconstants.h); not Audio (3) or Other (4)
+CATEGORIES = (IMAGE, 2)
 KEYWORD_PATH = (ROOT_TAG, "tags")  # where keywords are tags, in the database and sidecars
 KEEP_BACKUPS = 3
 
@@ -72,14 +75,15 @@ class DigikamLibrary:
         return db
 
     def scan(self) -> Iterator[PhotoRef]:
-        """Visible images; those on album roots not mounted here are listed offline."""
+        """Visible images and videos; those on album roots not mounted here are listed
+        offline."""
         with closing(self._read()) as db:
             roots = album_roots(db)
             rows = db.execute("""
                 SELECT i.id, i.name, a.relativePath, a.albumRoot
                 FROM Images i JOIN Albums a ON a.id = i.album
-                WHERE i.status = ? AND i.category = ? ORDER BY i.id""",
-                              (VISIBLE, IMAGE)).fetchall()
+                WHERE i.status = ? AND i.category IN (?, ?) ORDER BY i.id""",
+                              (VISIBLE, *CATEGORIES)).fetchall()
         for image_id, name, album, root_id in rows:
             root = roots.get(root_id)
             host_ref = {"imageid": image_id, "album": album, "name": name}
@@ -105,8 +109,8 @@ class DigikamLibrary:
         colour and pick labels, and a capture-date range (inclusive, YYYY-MM-DD)."""
         sql = ["SELECT i.id FROM Images i JOIN Albums a ON a.id = i.album "
                "LEFT JOIN ImageInformation ii ON ii.imageid = i.id "
-               "WHERE i.status = ? AND i.category = ?"]
-        args: list[Any] = [VISIBLE, IMAGE]
+               "WHERE i.status = ? AND i.category IN (?, ?)"]
+        args: list[Any] = [VISIBLE, *CATEGORIES]
         with closing(self._read()) as db:
             if album:
                 path = "/" + album.strip("/")

@@ -1,21 +1,24 @@
 """The plain-folder host: ``folder:PATH`` (or a bare path).
 
-Photos are the image files under PATH (hidden entries and ``.photoplug/`` skipped), their
-stable id the path relative to PATH. Keywords go into XMP sidecars (``FILE.EXT.xmp``, or
-the ``FILE.xmp`` already there); albums are folders of relative symbolic links under
-``PATH/.photoplug/albums/NAME/``. Every write is journalled so ``undo`` reverses it.
+Photos are the image and video files under PATH (hidden entries and ``.photoplug/``
+skipped; a Live Photo's ``.MOV`` goes with its still), their stable id the path relative
+to PATH. Keywords go into XMP sidecars (``FILE.EXT.xmp``, or the ``FILE.xmp`` already
+there); albums are folders of relative symbolic links under ``PATH/.photoplug/albums/
+NAME/``. Every write is journalled so ``undo`` reverses it.
 """
 from __future__ import annotations
 
 import fnmatch
 import os
 import time
+from itertools import groupby
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Iterator, Mapping
 
 from photoplug.adapters.journal import Journal
 from photoplug.adapters.sidecars import SidecarKeywords
 from photoplug.decode import PHOTO_SUFFIXES
+from photoplug.video import VIDEO_SUFFIXES
 from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
                              hookimpl)
 from photoplug.ledger import Ledger
@@ -48,12 +51,20 @@ class FolderLibrary:
                    for pat in self.exclude)
 
     def scan(self) -> Iterator[PhotoRef]:
-        """Every photo file; symbolic links followed, loops and repeats visited once."""
-        for path, rel, problem in walk_files(self.root, self._excluded):
-            if problem:
-                yield PhotoRef(rel + "/", path, 0, 0.0, problem=problem)
-            elif path.suffix.lower() in PHOTO_SUFFIXES:
-                yield photo_ref(path, rel)
+        """Every photo and video file; symbolic links followed, loops and repeats visited
+        once. A ``.MOV`` beside a still of the same name is that Live Photo's motion: the
+        still stands for both."""
+        for _, group in groupby(walk_files(self.root, self._excluded), lambda f: f[0].parent):
+            entries = list(group)  # one folder's files
+            stills = {p.stem.lower() for p, _, problem in entries
+                      if not problem and p.suffix.lower() in PHOTO_SUFFIXES}
+            for path, rel, problem in entries:
+                suffix = path.suffix.lower()
+                if problem:
+                    yield PhotoRef(rel + "/", path, 0, 0.0, problem=problem)
+                elif suffix in PHOTO_SUFFIXES or suffix in VIDEO_SUFFIXES and not (
+                        suffix == ".mov" and path.stem.lower() in stills):
+                    yield photo_ref(path, rel)
 
     def roots(self) -> list[Path]:
         """Where this library's files may live (a server serves nothing outside)."""

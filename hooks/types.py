@@ -84,17 +84,21 @@ class Query:
 
 @dataclass
 class SearchResult:
-    """One hit. ``score`` is the cosine similarity to the combined query."""
+    """One hit. ``score`` is the cosine similarity to the combined query; for a video,
+    ``time`` is the seconds into it of the frame that matched best (None for a photo)."""
 
     path: Path
     score: float
     id: str
     location: str
     host_ref: dict[str, Any] = field(default_factory=dict)
+    time: float | None = None
 
     def as_json(self, rank: int) -> dict[str, Any]:
-        return {"rank": rank, "path": str(self.path), "score": round(float(self.score), 6),
-                "id": self.id, "location": self.location, "host_ref": self.host_ref}
+        """The JSON of ``search --json``; ``time`` only for a video."""
+        out = {"rank": rank, "path": str(self.path), "score": round(float(self.score), 6),
+               "id": self.id, "location": self.location, "host_ref": self.host_ref}
+        return out if self.time is None else {**out, "time": round(self.time, 3)}
 
 
 @dataclass

@@ -260,8 +260,10 @@ def _print_results(results: list[SearchResult], as_json: bool, paths: bool, null
             click.echo(str(r.path), nl=False)
             click.echo(end, nl=False)
     else:
+        from photoplug.video import clock
         for i, r in enumerate(results, 1):
-            click.echo(f"{i:>4}  {r.score:6.3f}  {_printable(str(r.path))}")
+            at = "" if r.time is None else f"  (at {clock(r.time)})"
+            click.echo(f"{i:>4}  {r.score:6.3f}  {_printable(str(r.path))}{at}")
 
 
 def _printable(text: str) -> str:

@@ -1,10 +1,11 @@
 """The indexing pipeline: scan, diff against the index, decode, encode, store.
 
-Reading, hashing, decoding and preprocessing run in worker threads (Pillow, numpy and file
-I/O release the GIL) a couple of batches ahead of the model: one per core, at most four,
-sharing the cores with the model's own threads (decoding costs a fraction of encoding).
-Each batch is written in one SQLite transaction, so a crash or Ctrl-C loses at most the
-batch in flight.
+Reading, hashing, decoding and preprocessing run in worker threads (Pillow, PyAV, numpy
+and file I/O release the GIL) a couple of batches ahead of the model: one per core, at
+most four, sharing the cores with the model's own threads (decoding costs a fraction of
+encoding). A video is a few frames (``video.frames``) and weighs as many photos as it may
+have frames when batches are cut. Each batch is written in one SQLite transaction, so a
+crash or Ctrl-C loses at most the batch in flight.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
@@ -21,6 +23,7 @@ from photoplug.decode import Unreadable, decode
 from photoplug.hooks import Library, PhotoRef
 from photoplug.machine import cpu_count
 from photoplug.store import IndexStore, StoredPhoto
+from photoplug import video
 
 if TYPE_CHECKING:
     from photoplug.engine import Engine
@@ -46,6 +49,8 @@ class IndexReport:
     reembedded: int = 0
     offline: int = 0
     encoded: int = 0
+    videos: int = 0  # of those encoded
+    frames: int = 0  # the videos' frames encoded
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -63,7 +68,8 @@ class IndexReport:
         return (f"{self.total} photos: {self.new} new, {self.changed} changed, {self.moved} "
                 f"moved, {self.deleted} deleted, {self.unchanged} unchanged, {model_change}"
                 f"{len(self.skipped)} skipped, {self.offline} offline; {self.encoded} encoded"
-                f" in {self.seconds:.1f} s ({self.rate:.1f} photos/s)")
+                + (f" ({self.videos} videos, {self.frames} frames)" if self.videos else "")
+                + f" in {self.seconds:.1f} s ({self.rate:.1f} photos/s)")
 
 
 @dataclass
@@ -71,12 +77,19 @@ class _Loaded:
     ref: PhotoRef
     old: StoredPhoto | None
     hash: str | None = None
-    pixels: Any = None  # a preprocessed image, float32 (3, H, W)
+    pixels: Any = None  # preprocessed images, float32 (N, 3, H, W): a photo's one, a video's
+    times: list[float] | None = None  # a video's frames, seconds into it
     reason: str | None = None
 
 
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    """``content_hash`` of a file's bytes, read in pieces (a video may be gigabytes)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
 
 
 class _Loader:
@@ -92,16 +105,20 @@ class _Loader:
             item.reason = ref.problem
             return item
         try:
-            data = ref.path.read_bytes()
+            if video.is_video(ref.path):
+                item.hash = file_hash(ref.path)
+                if item.hash not in self.embedded:
+                    shown = video.frames(ref.path, self.engine.image_size)
+                    item.times = [t for t, _ in shown]
+                    item.pixels = np.stack([self.engine.preprocess(im) for _, im in shown])
+            else:
+                data = ref.path.read_bytes()
+                item.hash = content_hash(data)
+                if item.hash not in self.embedded:
+                    image = decode(data, ref.path, self.engine.image_size)
+                    item.pixels = self.engine.preprocess(image)[None]
         except OSError as exc:
             item.reason = f"unreadable: {exc.strerror or exc}"
-            return item
-        item.hash = content_hash(data)
-        if item.hash in self.embedded:
-            return item
-        try:
-            image = decode(data, ref.path, self.engine.image_size)
-            item.pixels = self.engine.preprocess(image)
         except Unreadable as exc:
             item.reason = str(exc)
         return item
@@ -176,13 +193,20 @@ def index_library(library: Library, store: IndexStore, engine: Engine,
     return report
 
 
-def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
-    """``items`` in batches of ``size``; the first one smaller, so that the model starts
-    while the photos after it decode."""
-    start, end = 0, min(FIRST_BATCH, size)
-    while start < len(items):
-        yield items[start:end]
-        start, end = end, end + size
+def _batches(items: list[tuple[PhotoRef, Any]], size: int
+             ) -> Iterator[list[tuple[PhotoRef, Any]]]:
+    """``items`` in batches of about ``size`` images (a video weighs ``MAX_FRAMES``); the
+    first one smaller, so that the model starts while the photos after it decode."""
+    batch: list[tuple[PhotoRef, Any]] = []
+    weight, limit = 0, min(FIRST_BATCH, size)
+    for item in items:
+        batch.append(item)
+        weight += video.MAX_FRAMES if video.is_video(item[0].path) else 1
+        if weight >= limit:
+            yield batch
+            batch, weight, limit = [], 0, size
+    if batch:
+        yield batch
 
 
 def _store_batch(store: IndexStore, engine: Engine, location_id: int, model_id: int,
@@ -193,11 +217,20 @@ def _store_batch(store: IndexStore, engine: Engine, location_id: int, model_id: 
     to_encode = [it for it in items if it.pixels is not None]
     vectors: Any = []
     if to_encode:
-        vectors = engine.encode_pixels(np.stack([it.pixels for it in to_encode]))
+        pixels = np.concatenate([it.pixels for it in to_encode])
+        vectors = np.concatenate([engine.encode_pixels(pixels[i:i + BATCH_SIZE])
+                                  for i in range(0, len(pixels), BATCH_SIZE)])
     backend = getattr(engine, "image_backend", "plugin") if to_encode else ""
     with store.transaction() as db:
-        for it, vector in zip(to_encode, vectors):
-            store.put_embedding(db, model_id, it.hash, vector, backend)
+        start = 0
+        for it in to_encode:
+            own, start = vectors[start:start + len(it.pixels)], start + len(it.pixels)
+            if it.times is None:
+                store.put_embedding(db, model_id, it.hash, own[0], backend)
+            else:
+                store.put_video(db, model_id, it.hash, it.times, own, backend)
+                report.videos += 1
+                report.frames += len(it.times)
             embedded.add(it.hash)
         for it in items:
             ref = it.ref

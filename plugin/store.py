@@ -1,7 +1,10 @@
 """photoplug's own index: one SQLite file (never the host's database).
 
 Embeddings are keyed by (model, content hash), so a moved or duplicated photo is never
-encoded twice and vectors of different models never mix. Photos are rows per location.
+encoded twice and vectors of different models never mix. Photos are rows per location; a
+video is one such row. Its frames' vectors are rows of ``frames``, keyed by (model, content
+hash, seconds into the video), and its one embedding is their normalised mean: search
+ranks a video by its best frame, albums and tags see that one vector.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import platformdirs
 from photoplug.errors import IndexError_
 from photoplug.weights import ModelIdentity
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE models (
@@ -83,6 +86,22 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE embeddings ADD COLUMN backend TEXT NOT NULL DEFAULT 'torch';
     UPDATE embeddings SET backend = 'onnx-int8' WHERE model_id IN
         (SELECT id FROM models WHERE pretrained LIKE '%#onnx-int8');
+    """,
+    # videos: a vector per frame (time in seconds). Files skipped before are tried once
+    # more: RAW files without a preview and lone videos are readable now.
+    5: """
+    CREATE TABLE frames (
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        hash TEXT NOT NULL,
+        time REAL NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (model_id, hash, time)
+    ) WITHOUT ROWID;
+    """ + "".join(f"""
+    CREATE TRIGGER frames_{op.lower()}_bumps AFTER {op} ON frames
+    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
+    """ for op in ("INSERT", "UPDATE", "DELETE")) + """
+    UPDATE photos SET mtime = -1 WHERE status = 'skipped';
     """,
 }
 
@@ -299,14 +318,27 @@ class IndexStore:
                    "VALUES (?, ?, ?, ?)",
                    (model_id, hash_, vector.astype(np.float16).tobytes(), backend))
 
+    @classmethod
+    def put_video(cls, db: sqlite3.Connection, model_id: int, hash_: str,
+                  times: Sequence[float], vectors: np.ndarray, backend: str) -> None:
+        """Store a video's frames (seconds, vectors) and, as its embedding, their
+        normalised mean."""
+        mean = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).mean(axis=0)
+        cls.put_embedding(db, model_id, hash_, mean / np.linalg.norm(mean), backend)
+        db.execute("DELETE FROM frames WHERE model_id=? AND hash=?", (model_id, hash_))
+        db.executemany("INSERT INTO frames(model_id, hash, time, vector) VALUES (?, ?, ?, ?)",
+                       [(model_id, hash_, float(t), v.astype(np.float16).tobytes())
+                        for t, v in zip(times, vectors)])
+
     def delete_photos(self, db: sqlite3.Connection, ids: list[int]) -> None:
         db.executemany("DELETE FROM photos WHERE id=?", [(i,) for i in ids])
         self._drop_orphans(db)
 
     @staticmethod
     def _drop_orphans(db: sqlite3.Connection) -> None:
-        db.execute("DELETE FROM embeddings WHERE hash NOT IN "
-                   "(SELECT hash FROM photos WHERE hash IS NOT NULL)")
+        for table in ("embeddings", "frames"):
+            db.execute(f"DELETE FROM {table} WHERE hash NOT IN "
+                       f"(SELECT hash FROM photos WHERE hash IS NOT NULL)")
 
     def photo_path(self, uri: str, stable_id: str) -> str | None:
         """The path of an indexed photo, or None: what a server may hand out."""
@@ -342,26 +374,35 @@ class IndexStore:
         return self.path.with_name(self.path.name + ".cache")
 
     def vectors(self, location_ids: list[int], model_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """Every embedded photo of these locations as a float32 matrix (rows normalised)
-        and the photo ids of its rows. Memory-mapped from ``INDEX.cache/``, rebuilt from
+        """``search_matrix`` without the times: the matrix and the photo id of each row."""
+        mat, ids, _ = self.search_matrix(location_ids, model_id)
+        return mat, ids
+
+    def search_matrix(self, location_ids: list[int], model_id: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Every embedded photo of these locations as rows of a float32 matrix (normalised),
+        a video as one row per frame; the photo id of each row (a photo's rows together,
+        in order of time); and the seconds into its video of each row (NaN for a still), or
+        None when no row is a video's. Memory-mapped from ``INDEX.cache/``, rebuilt from
         the index's float16 vectors when the index has changed since; kept open in memory
         until then, so a warm search is only the matrix product."""
         key = (tuple(sorted(location_ids)), model_id)
         generation = self.generation()
         cached = self._matrices.get(key)
         if cached and cached[0] == generation:
-            return cached[1], cached[2]
+            return cached[1]
         stem = self._cache_stem(key)
-        files = self.cache_dir() / f"{stem}-g{generation}.npy", \
-            self.cache_dir() / f"{stem}-g{generation}.ids.npy"
-        try:
+        files = tuple(self.cache_dir() / f"{stem}-g{generation}{suffix}"
+                      for suffix in (".npy", ".ids.npy", ".times.npy"))
+        try:  # the times go first and the ids last: with the ids, the rest is there
             mat, ids = np.load(files[0], mmap_mode="r"), np.load(files[1])
+            times = np.load(files[2]) if files[2].exists() else None
         except (OSError, ValueError):
-            mat, ids = self._load_vectors(list(key[0]), model_id)
-            if self._save_vectors(stem, files, mat, ids):
+            mat, ids, times = self._load_vectors(list(key[0]), model_id)
+            if self._save_vectors(stem, files, mat, ids, times):
                 mat = np.load(files[0], mmap_mode="r")
-        self._matrices = {key: (generation, mat, ids)}
-        return mat, ids
+        self._matrices = {key: (generation, (mat, ids, times))}
+        return mat, ids, times
 
     def _drop_stale(self, stem: str, suffix: str, keep: tuple[Path, ...]) -> None:
         """Delete this key's cache files of older generations."""
@@ -398,33 +439,38 @@ class IndexStore:
         return index
 
     def _load_vectors(self, location_ids: list[int], model_id: int
-                      ) -> tuple[np.ndarray, np.ndarray]:
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         marks = ",".join("?" * len(location_ids))
         dim = self.db.execute("SELECT dim FROM models WHERE id=?", (model_id,)).fetchone()[0]
         rows = self.db.execute(f"""
-            SELECT p.id, e.vector FROM photos p JOIN embeddings e
-            ON e.model_id=? AND e.hash=p.hash
+            SELECT p.id, f.time, coalesce(f.vector, e.vector) FROM photos p
+            JOIN embeddings e ON e.model_id=? AND e.hash=p.hash
+            LEFT JOIN frames f ON f.model_id=e.model_id AND f.hash=e.hash
             WHERE p.status='ok' AND p.location_id IN ({marks})
-            ORDER BY p.id""", (model_id, *location_ids)).fetchall()
+            ORDER BY p.id, f.time""", (model_id, *location_ids)).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16)
+        times = np.fromiter((np.nan if r[1] is None else r[1] for r in rows),
+                            dtype=np.float32, count=len(rows))
+        mat = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16)
         mat = mat.reshape(len(rows), dim).astype(np.float32)
         mat /= np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
-        return mat, ids
+        return mat, ids, None if np.isnan(times).all() else times
 
-    def _save_vectors(self, stem: str, files: tuple[Path, Path], mat: np.ndarray,
-                      ids: np.ndarray) -> bool:
-        """Write the cache files atomically and drop this key's older ones; False when the
-        folder cannot be written (searches then keep the matrix in memory only)."""
+    def _save_vectors(self, stem: str, files: tuple[Path, ...], mat: np.ndarray,
+                      ids: np.ndarray, times: np.ndarray | None) -> bool:
+        """Write the cache files atomically (the times, when there are videos, first; the
+        ids last) and drop this key's older ones; False when the folder cannot be written
+        (searches then keep the matrix in memory only)."""
         try:
             folder = self.cache_dir()
             folder.mkdir(exist_ok=True)
-            for target, array in zip(files, (mat, ids)):
+            written = [(files[2], times)] if times is not None else []
+            for target, array in [*written, (files[0], mat), (files[1], ids)]:
                 tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
                 with open(tmp, "wb") as f:
                     np.save(f, array)
                 os.replace(tmp, target)
-            self._drop_stale(stem, ".npy", files)
+            self._drop_stale(stem, ".npy", tuple(t for t, _ in written) + files[:2])
             return True
         except OSError:
             return False
@@ -453,9 +499,19 @@ class IndexStore:
 
     def matrix(self, location_ids: list[int], model_id: int
                ) -> tuple[np.ndarray, list[tuple[str, str, str, dict[str, Any]]]]:
-        """``vectors`` with the (path, stable_id, location, host_ref) of every row."""
+        """One normalised row per photo (a video's: the mean of its frames, as its stored
+        embedding) with the (path, stable_id, location, host_ref) of every row."""
         while True:
-            mat, ids = self.vectors(location_ids, model_id)
+            mat, ids, times = self.search_matrix(location_ids, model_id)
+            if times is not None:
+                mat, ids = _one_row_each(mat, ids)
             rows = self.rows(ids)
             if all(rows):  # else a writer deleted photos in between: read both again
                 return mat, rows  # type: ignore[return-value]
+
+
+def _one_row_each(mat: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of each photo (consecutive, same id) as their normalised mean."""
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    means = np.add.reduceat(np.asarray(mat), starts, axis=0)
+    return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12), ids[starts]

@@ -51,9 +51,12 @@ class Server:
                         for lib in libraries}
 
     def item(self, rank: int, r: SearchResult) -> dict[str, Any]:
+        """A result as the API gives it: ``search --json``'s fields, the thumbnail's URL
+        (a video's: the frame that matched) and the file's."""
         n = list(self.libraries).index(r.location)
         quoted = _url_id(r.id)
-        return {**r.as_json(rank), "thumb": f"/thumb/{n}/{quoted}",
+        at = "" if r.time is None else f"?t={r.time:g}"
+        return {**r.as_json(rank), "thumb": f"/thumb/{n}/{quoted}{at}",
                 "photo": f"/photo/{n}/{quoted}"}
 
     def served_path(self, n: int, stable_id: str) -> Path | None:
@@ -107,6 +110,16 @@ def day(params: QueryParams, name: str) -> str | None:
         with suppress(ValueError):
             return date.fromisoformat(text).isoformat()
     raise BadRequest(f"{name} must be a date written YYYY-MM-DD, such as 2024-06-01")
+
+
+def seconds(params: QueryParams) -> float | None:
+    """The ``t`` parameter (seconds into a video, such as 2.5), checked; None when absent."""
+    text = params.get("t")
+    if text is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,7}(\.[0-9]{1,3})?", text):
+        raise BadRequest("t must be seconds into the video, such as 2.5")
+    return float(text)
 
 
 def search_filters(params: QueryParams) -> dict[str, Any]:
@@ -188,11 +201,15 @@ def create_app(app: Any, libraries: list[Library], access: Access,
         return JSONResponse(out)
 
     def thumb(request: Request) -> Response:
+        try:
+            time = seconds(request.query_params)
+        except BadRequest as exc:
+            return Response(str(exc), status_code=400)
         path = server.served_path(request.path_params["n"], request.path_params["id"])
         if path is None:
             return Response("not found", status_code=404)
         try:
-            data = thumbnail(path)
+            data = thumbnail(path, time=time)
         except (Unreadable, OSError):
             return Response("not found", status_code=404)
         etag = hashlib.sha1(data).hexdigest()[:16]

@@ -39,14 +39,15 @@ def export(built, tmp_path: Path, request) -> AppleExportLibrary:
 def test_one_photo_per_asset_without_a_database(export) -> None:
     refs = {r.stable_id: r for r in export.scan()}
     photos = {k: r for k, r in refs.items() if not r.problem}
-    assert sorted(photos) == sorted([*[k for k in UUIDS], "Albums/Beach/IMG_0004.JPG"])
+    assert sorted(photos) == sorted([*[k for k in UUIDS], "Albums/Beach/IMG_0004.JPG",
+                                     "2024/06/04/IMG_0009.MOV"])
     live = photos["2024/06/01/IMG_0001.HEIC"].host_ref
     assert live["live_video"] == ["2024/06/01/IMG_0001.MOV"]  # paired, not indexed
     assert live["files"] == ["2024/06/01/IMG_0001.HEIC", "2024/06/01/IMG_E0001.JPG"]
     assert photos["2024/06/02/IMG_0003.heic"].host_ref["files"][1] == \
         "2024/06/02/IMG_0003_edited.jpeg"
-    lone = refs["2024/06/04/IMG_0009.MOV"]
-    assert "video with no still" in lone.problem
+    lone = photos["2024/06/04/IMG_0009.MOV"].host_ref  # a video of its own: indexed
+    assert lone["files"] == ["2024/06/04/IMG_0009.MOV"] and lone["live_video"] == []
     assert not any(r.path.suffix.lower() in {".aae", ".xmp"} for r in refs.values())
     assert "file name + capture date" in export.notes()[0]
     assert export.select(album="2024/06/01") == {"2024/06/01/IMG_0001.HEIC",
@@ -57,7 +58,8 @@ def test_one_photo_per_asset_without_a_database(export) -> None:
 
 def test_uuids_from_the_osxphotos_database(export) -> None:
     refs = {r.stable_id: r for r in export.scan() if not r.problem}
-    assert sorted(refs) == sorted(UUIDS.values())  # the NFD-recorded Café path matched too
+    lone_video = "99999999-9999-4999-8999-999999999999"
+    assert sorted(refs) == sorted([*UUIDS.values(), lone_video])  # the NFD Café path too
     assert refs[UUIDS[f"{CAFE}/IMG_0005.JPG"]].path.name == "IMG_0005.JPG"
     copies = refs[U4].host_ref["files"]  # one photo exported into two folders
     assert sorted(copies) == ["2024/06/02/IMG_0004.JPG", "Albums/Beach/IMG_0004.JPG"]
@@ -163,9 +165,10 @@ def test_index_search_write_undo_from_the_cli(toy_cli: Cli, built, tmp_path: Pat
     location = f"apple-export:{root}"
 
     indexed = json.loads(toy_cli("index", location, "--json").stdout)
-    assert indexed["encoded"] == 6  # one per photo: no video, no edit, no copy
+    assert indexed["encoded"] == 6  # one per photo: no Live Photo video, no edit, no copy
     skipped = {Path(s["path"]).name: s["reason"] for s in indexed["skipped"]}
-    assert set(skipped) == {"IMG_0009.MOV", "IMG_0010.HEIC"}
+    assert set(skipped) == {"IMG_0009.MOV", "IMG_0010.HEIC"}  # a stub of a video, a cut HEIC
+    assert "not a video" in skipped["IMG_0009.MOV"]
     status = toy_cli("status", location).stdout
     assert "UUIDs from .osxphotos_export.db" in status
 

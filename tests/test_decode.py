@@ -40,9 +40,11 @@ def test_special_formats(tmp_path: Path) -> None:
     assert gif[0] > gif[2], "the first (red) frame of the GIF"
     assert load(tmp_path / "g.heic").size == (400, 300)
     assert load(tmp_path / "cmyk.jpg").mode == "RGB"
+    assert load(tmp_path / "h.dng").size == (200, 150)  # a RAW without preview: half size
 
 
-@pytest.mark.parametrize("name", ["zero.jpg", "truncated.jpg", "random.jpg", "bomb.png"])
+@pytest.mark.parametrize("name", ["zero.jpg", "truncated.jpg", "random.jpg", "bomb.png",
+                                  "truncated.dng"])
 def test_bad_files_raise_one_line_reasons(tmp_path: Path, name: str) -> None:
     expected = bad_inputs(tmp_path)
     with pytest.raises(Unreadable) as err:
