@@ -612,7 +612,9 @@ def status(app: Any, location: str | None, as_json: bool) -> None:
             else "-"
         state = "online" if r["online"] else "OFFLINE"
         click.echo(f"{_printable(r['location'])}\n  {state}; model {model}; indexed {when}\n"
-                   f"  {r['indexed']} photos searchable, {r['pending']} pending, "
+                   f"  {r['indexed']} photos searchable"
+                   + (f" ({r['videos']} of them videos)" if r["videos"] else "")
+                   + f", {r['pending']} pending, "
                    f"{r['skipped']} skipped")
         for line in _library_notes(app, r["location"]):
             click.echo(f"  {line}")

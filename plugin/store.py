@@ -248,7 +248,8 @@ class IndexStore:
             f" ON m.id = l.model_id WHERE l.uri IN ({marks})", uris)}
 
     def locations(self) -> list[dict[str, Any]]:
-        """Every location with its model and counts, for ``status``."""
+        """Every location with its model and counts (``indexed`` counts the searchable
+        photos and videos, ``videos`` those of them that are videos), for ``status``."""
         rows = self.db.execute("""
             SELECT l.id, l.uri, l.online, l.indexed_at, m.name, m.pretrained, m.weights_hash,
                    l.model_id,
@@ -259,11 +260,14 @@ class IndexStore:
                       AND NOT EXISTS (SELECT 1 FROM embeddings e
                                       WHERE e.model_id=l.model_id AND e.hash=p.hash)),
                    (SELECT count(*) FROM photos p WHERE p.location_id=l.id
-                      AND p.status='skipped')
+                      AND p.status='skipped'),
+                   (SELECT count(*) FROM photos p WHERE p.location_id=l.id AND p.status='ok'
+                      AND EXISTS (SELECT 1 FROM frames f
+                                  WHERE f.model_id=l.model_id AND f.hash=p.hash))
             FROM locations l LEFT JOIN models m ON m.id = l.model_id ORDER BY l.uri""")
         return [dict(id=r[0], location=r[1], online=bool(r[2]), indexed_at=r[3],
                      model=r[4], pretrained=r[5], weights_hash=r[6], model_id=r[7],
-                     indexed=r[8], pending=r[9], skipped=r[10]) for r in rows]
+                     indexed=r[8], pending=r[9], skipped=r[10], videos=r[11]) for r in rows]
 
     def skipped(self, location_id: int) -> list[tuple[str, str]]:
         return self.db.execute("SELECT path, reason FROM photos WHERE location_id=? AND "

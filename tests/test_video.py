@@ -152,6 +152,9 @@ def test_a_video_ranks_by_its_best_frame_and_says_when(library) -> None:
     paths = cli("search", "a photo of a red circle", str(folder), "--top", "1", "--paths",
                 model=False).stdout
     assert paths == f"{folder / 'clip.mp4'}\n"
+    status = cli("status", str(folder), model=False).stdout
+    assert "5 photos searchable (1 of them videos)" in status, status
+    assert cli.json("status", str(folder), model=False)["locations"][0]["videos"] == 1
 
 
 def test_a_video_as_the_query_finds_itself(library) -> None:
