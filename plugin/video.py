@@ -3,13 +3,15 @@
 A video of length L is cut into n = min(MAX_FRAMES, ceil(L / MIN_STEP)) equal slots (a
 frame a second for short videos, 16 spread over a long one); each slot takes the first
 keyframe that starts in it. Encoders put keyframes at scene changes and every second or
-few, so they cover what the video shows; a slot without one is shown by the keyframe
-before it. Only the chosen keyframes are decoded (each stands alone), in one pass over
-the packets: a video costs about its frames' worth of photos, not a decode of every
-frame. Frames come out upright (the display matrix's rotation) and scaled down to what
-the model needs. Bad input raises ``Unreadable`` with a one-line reason; the work is
-bounded by the file (one read of its packets, at most MAX_FRAMES decodes) and FFmpeg
-gives up waiting for data after ``TIMEOUTS``.
+few, so they cover what the video shows, and a keyframe decodes alone: for most videos
+one pass over the packets decodes only the chosen keyframes, and a video costs about its
+frames' worth of photos, not a decode of every frame. A slot with no keyframe of its own
+(x264 and x265 by default put one every 250 frames) takes the first frame at its start,
+decoded in a second pass from the keyframe before it, frames nothing refers to skipped:
+at most one decode of the video. Frames come out upright (the display matrix's rotation)
+and scaled down to what the model needs. Bad input raises ``Unreadable`` with a one-line
+reason; the work is bounded by the file (two reads of its packets, at most one decode)
+and FFmpeg gives up waiting for data after ``TIMEOUTS``.
 """
 from __future__ import annotations
 
@@ -56,52 +58,109 @@ def frames(path: Path, min_side: int) -> list[tuple[float, Image.Image]]:
     in order; each image's short side at least ``min_side`` px where the video has it."""
     with _opened(path) as (container, stream), _reasons():
         declared = _declared_length(container, stream)
-        chosen, end = _keyframes(container, stream, declared or _scan_length(container, stream))
+        slots = _Slots(declared or _scan_length(container, stream))
+        chosen, keyframes, end = _keyframes(container, stream, slots)
         if declared and end < declared - max(TRUNCATED_BY[0], TRUNCATED_BY[1] * declared):
             raise Unreadable(f"truncated video (it ends at {end:.1f} s of {declared:.1f} s)")
-        out = [(time, _upright(frame, stream, min_side)) for time, frame in chosen]
+        taken = {slots.of(time) for time, _ in chosen}
+        gaps = [n for n in range(slots.count) if n not in taken and slots.start(n) < end]
+        if gaps and keyframes:
+            chosen += _between_keyframes(path, slots, gaps, keyframes)
+        out = [(time, _upright(frame, stream, min_side))
+               for time, frame in sorted(chosen, key=lambda c: c[0])]
     if not out:
         raise Unreadable("corrupt or truncated video (no frame could be decoded)")
     return out
 
 
-def _keyframes(container: InputContainer, stream: VideoStream, length: float
-               ) -> tuple[list[tuple[float, VideoFrame]], float]:
-    """The first keyframe of each slot, decoded, with its time; and where the packets end.
-    Only those keyframes reach the decoder (each decodes alone)."""
-    count = min(MAX_FRAMES, max(1, math.ceil(length / MIN_STEP)))
-    slot_length = length / count if length > 0 else 1.0
-    taken, sent, end = -1, [], 0.0
+class _Slots:
+    """A video's length cut into equal slots, one frame each."""
+
+    def __init__(self, length: float) -> None:
+        self.count = min(MAX_FRAMES, max(1, math.ceil(length / MIN_STEP)))
+        self.length = length / self.count if length > 0 else 1.0
+
+    def of(self, time: float) -> int:
+        return min(self.count - 1, int(time / self.length + 1e-6))
+
+    def start(self, n: int) -> float:
+        return n * self.length
+
+
+def _keyframes(container: InputContainer, stream: VideoStream, slots: _Slots
+               ) -> tuple[list[tuple[float, VideoFrame]], list[float], float]:
+    """The first keyframe of each slot, decoded, with its time; when every keyframe
+    starts; and where the packets end. Only those keyframes reach the decoder (each
+    decodes alone)."""
+    taken, sent, keyframes, end = -1, [], [], 0.0
     decoded: list[VideoFrame] = []
     for packet in container.demux(stream):
         time = _seconds(packet.pts if packet.pts is not None else packet.dts, stream)
         if time is None:
             continue
         end = max(end, time + float((packet.duration or 0) * stream.time_base))
-        slot = min(count - 1, int(time / slot_length + 1e-6))
-        if packet.is_keyframe and time >= 0 and slot > taken:
-            taken = slot
-            sent.append(time)
-            decoded += stream.codec_context.decode(packet)
+        if packet.is_keyframe and time >= 0:
+            keyframes.append(time)
+            if slots.of(time) > taken:
+                taken = slots.of(time)
+                sent.append(time)
+                decoded += stream.codec_context.decode(packet)
     decoded += stream.codec_context.decode(None)  # the decoder may hold the last back
     return [(_seconds(frame.pts, stream) if frame.pts is not None else sent[n], frame)
-            for n, frame in enumerate(decoded)], end  # type: ignore[misc]
+            for n, frame in enumerate(decoded)], keyframes, end  # type: ignore[misc]
+
+
+def _between_keyframes(path: Path, slots: _Slots, gaps: list[int], keyframes: list[float]
+                       ) -> list[tuple[float, VideoFrame]]:
+    """For each slot in ``gaps`` (none of its own keyframes), the first frame at or after
+    its start and inside it, decoded from the keyframe before that start. One pass over
+    the packets; between those stretches nothing is decoded, and within them frames no
+    other frame refers to are skipped."""
+    pending = [(slots.start(n), slots.start(n) + slots.length) for n in gaps]
+    origin = [max((k for k in keyframes if k <= start + 1e-6), default=keyframes[0])
+              for start, _ in pending]
+    out: list[tuple[float, VideoFrame]] = []
+    with _opened(path) as (container, stream):
+        stream.codec_context.skip_frame = "NONREF"
+        feeding = False
+
+        def take(decoded: list[VideoFrame]) -> None:
+            nonlocal feeding
+            for frame in decoded:
+                time = _seconds(frame.pts, stream)
+                while time is not None and pending and time >= pending[0][0] - 1e-3:
+                    (_, stop), first = pending.pop(0), origin.pop(0)
+                    if time < stop:
+                        out.append((time, frame))
+                    feeding = bool(origin) and origin[0] == first
+
+        for packet in container.demux(stream):
+            if not pending:
+                break
+            time = _seconds(packet.pts if packet.pts is not None else packet.dts, stream)
+            if packet.is_keyframe and time is not None and abs(time - origin[0]) < 1e-6:
+                feeding = True
+            if feeding:
+                take(stream.codec_context.decode(packet))
+        if pending:
+            take(stream.codec_context.decode(None))
+    return out
 
 
 def frame_at(path: Path, time: float, min_side: int) -> Image.Image:
-    """The keyframe shown at ``time`` seconds (the last one at or before it), upright."""
+    """The frame shown at ``time`` seconds (the last one at or before it), upright:
+    decoded from the keyframe before it."""
     with _opened(path) as (container, stream), _reasons():
-        stream.codec_context.skip_frame = "NONKEY"
         container.seek((stream.start_time or 0) + int(time / stream.time_base), stream=stream,
                        backward=True)
         shown = None
         for frame in container.decode(stream):
             at = _seconds(frame.pts, stream)
             if shown is not None and at is not None and at > time + 1e-3:
-                break  # past it: the keyframe before shows it
+                break  # past it: the frame before shows it
             shown = frame
             if at is not None and at >= time - 1e-3:
-                break  # this very keyframe
+                break  # this very frame
         if shown is None:
             raise Unreadable("corrupt or truncated video (no frame could be decoded)")
         return _upright(shown, stream, min_side)
