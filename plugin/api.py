@@ -132,16 +132,35 @@ class Photoplug:
         return self._lazy(spec, ModelIdentity(spec.name, spec.recorded_pretrained,
                                               weights_hash, dim), image)
 
+    def worker_engine(self, spec: ModelSpec, identity: ModelIdentity) -> Any:
+        """The engine a cluster worker encodes images with for the driver's model
+        ``identity``: the exported image tower of those very weights where this machine
+        runs ``spec``'s backend without torch (``index_engine``), else the full model."""
+        image = ImageTower.load(identity.weights_hash) if self._builtin_backend() else None
+        runtime = self._torch_free_runtime(spec, image)
+        if runtime:
+            return LazyEngine(spec, identity, None, lambda: self.engine(spec), image, runtime)
+        engine = self.engine(spec)
+        if engine.identity != identity:
+            raise PhotoplugError(f"the weights of {spec.label} on this worker differ from "
+                                 f"the driver's")
+        return engine
+
     # -- index and search -----------------------------------------------------------
 
-    def index(self, library: Library, progress: Any = None) -> Any:
-        """Index ``library``; a missing root is an error unless it was indexed before
-        (then its photos are kept, marked offline)."""
+    def index(self, library: Library, progress: Any = None, cluster: Any = None) -> Any:
+        """Index ``library``, here or with ``cluster`` (``photoplug.cluster.ClusterOptions``)
+        on a Ray cluster; a missing root is an error unless it was indexed before (then its
+        photos are kept, marked offline)."""
         if not library.available() and not self.is_indexed(library):
             raise LocationError(f"{library.uri} does not exist (or is not mounted)")
         engine = self.index_engine(library.uri)
-        report = self.pm.hook.photoplug_index(library=library, store=self.store, engine=engine,
-                                              progress=progress)
+        if cluster is None:
+            report = self.pm.hook.photoplug_index(library=library, store=self.store,
+                                                  engine=engine, progress=progress)
+        else:
+            from photoplug.cluster import index_on_ray
+            report = index_on_ray(library, self.store, engine, self.device, cluster, progress)
         if hasattr(engine, "text_tower"):
             engine.text_tower()  # saved now (if not yet), so searches start without torch
         self._warm_vectors(library.uri, engine)
