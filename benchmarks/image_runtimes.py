@@ -8,7 +8,10 @@ compute) or toy-clip (--arch toy). Its image tower is exported as photoplug expo
 and with its default hints), ONNX Runtime fp32, and the int8 candidates (ONNX Runtime's
 dynamic int8, OpenVINO running that same int8 graph, and, where ``nncf`` is importable,
 OpenVINO's own int8 models) encode the same batch of photos in turns, several rounds:
-best and median photos/s, ratio to torch, and the cosine of each to torch.
+best and median photos/s, ratio to torch, and the cosine of each to torch. Last, the
+fp32 ceiling: the tower's floating-point work per image (counted from a ViT's shape) against
+what this CPU's fastest fp32 matrix product reaches (torch.mm on the tower's own MLP
+shape, the bulk of its work), so the photos/s no exact runtime can pass here.
 """
 from __future__ import annotations
 
@@ -39,6 +42,28 @@ def openvino(path: Path, hints: dict[str, object]) -> Encoder:
     request = ov.Core().compile_model(str(path), "CPU", {
         "INFERENCE_NUM_THREADS": machine.cpu_count(), **hints}).create_infer_request()
     return lambda pixels: np.array(request.infer({0: pixels})[0])
+
+
+def fp32_ceiling(visual: torch.nn.Module, images: int, rounds: int = 20
+                 ) -> tuple[float, float]:
+    """(GFLOP an image for open_clip's ViT ``visual``, counted from its shape: patch
+    embedding, the blocks' projections, MLPs and attention, the output projection; and
+    GFLOP/s of torch.mm here on the shape of its MLP for ``images`` images)."""
+    blocks = visual.transformer
+    width, mlp = blocks.width, blocks.resblocks[0].mlp.c_fc.out_features
+    patch, grid = visual.patch_size[0], visual.image_size[0] // visual.patch_size[0]
+    tokens = grid * grid + 1  # the patches and the class token
+    per_image = 2 * (grid * grid * 3 * patch * patch * width
+                     + blocks.layers * (tokens * (4 * width * width + 2 * width * mlp)
+                                        + 2 * tokens * tokens * width)
+                     + width * visual.output_dim) / 1e9
+    a, b = torch.rand(images * tokens, width), torch.rand(width, mlp)
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return per_image, 2 * images * tokens * width * mlp / best / 1e9
 
 
 def nncf_int8(onnx: Path, pixels: np.ndarray, folder: Path) -> dict[str, Path]:
@@ -121,6 +146,14 @@ def main() -> None:
             print(f"{name:30} {best:7.1f} {len(pixels) / statistics.median(seconds):7.1f}"
                   f"            {best / base:5.2f}x   {cosines[name]:.6f}")
         assert all(np.isfinite(list(cosines.values())))
+        if not hasattr(engine.model.visual, "patch_size"):
+            return  # the ceiling is worked out for ViTs only
+        per_image, gemm = fp32_ceiling(engine.model.visual, len(pixels))
+        exact = max(len(pixels) / min(t) for n, t in times.items() if "int8" not in n)
+        print(f"\nfp32 ceiling: the tower is {per_image:.2f} GFLOP an image; torch.mm on its "
+              f"MLP's shape reaches {gemm:.0f} GFLOP/s here, so no exact runtime passes "
+              f"{gemm / per_image:.1f} photos/s; the fastest exact one runs at "
+              f"{exact * per_image:.0f} GFLOP/s, {exact * per_image / gemm:.0%} of it")
 
 
 if __name__ == "__main__":
