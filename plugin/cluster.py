@@ -99,7 +99,8 @@ class ClusterReport(IndexReport):
         if not self.workers:
             return super().summary()
         lost = f"; {self.lost} died, {self.redone} batches redone" if self.lost else ""
-        lines = [f"{super().summary()} on {len(self.workers)} Ray workers{lost}"]
+        count = len(self.workers)
+        lines = [f"{super().summary()} on {count} Ray worker{'s' if count > 1 else ''}{lost}"]
         lines += [f"  worker {w['worker']} on {w['node']} ({w['backend']}): {w['encoded']} "
                   f"encoded in {w['seconds']:.1f} s ({w['rate']:.1f} photos/s)"
                   + (", died" if w["died"] else "") for w in self.workers]

@@ -158,7 +158,7 @@ def test_the_same_index_and_results_as_a_local_run(
     assert 1 <= len(report.workers) <= 2 and report.lost == 0  # the 2nd may start too late
     assert sum(w["encoded"] for w in report.workers) == report.encoded
     assert all(w["rate"] > 0 for w in report.workers if w["encoded"])
-    assert "Ray workers" in report.summary()
+    assert f"on {len(report.workers)} Ray worker" in report.summary()
 
 
 def test_workers_killed_mid_run_are_replaced_and_their_batches_redone(
