@@ -42,6 +42,7 @@ from photoplug.adapters.sidecars import SidecarKeywords
 from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
                              hookimpl)
 from photoplug.ledger import Ledger
+from photoplug.video import live_motions
 
 DB_NAME = "digikam4.db"
 # Images.category of what photoplug indexes: digiKam's DatabaseItem::Category Image (1) and
@@ -75,8 +76,8 @@ class DigikamLibrary:
         return db
 
     def scan(self) -> Iterator[PhotoRef]:
-        """Visible images and videos; those on album roots not mounted here are listed
-        offline."""
+        """Visible images and videos (a Live Photo's ``.MOV`` goes with its still); those on
+        album roots not mounted here are listed offline."""
         with closing(self._read()) as db:
             roots = album_roots(db)
             rows = db.execute("""
@@ -84,7 +85,14 @@ class DigikamLibrary:
                 FROM Images i JOIN Albums a ON a.id = i.album
                 WHERE i.status = ? AND i.category IN (?, ?) ORDER BY i.id""",
                               (VISIBLE, *CATEGORIES)).fetchall()
+        names: dict[tuple[int, str], list[str]] = {}  # per album: its files
+        for _, name, album, root_id in rows:
+            names.setdefault((root_id, album), []).append(name)
+        motions = {(root_id, album, name) for (root_id, album), listed in names.items()
+                   for name in live_motions(listed)}
         for image_id, name, album, root_id in rows:
+            if (root_id, album, name) in motions:
+                continue  # a Live Photo's motion: its still stands for both
             root = roots.get(root_id)
             host_ref = {"imageid": image_id, "album": album, "name": name}
             if root is None or root.path is None:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Collection, Iterable, Iterator, Mapping
 from photoplug.adapters.journal import Journal
 from photoplug.adapters.sidecars import SidecarKeywords
 from photoplug.decode import PHOTO_SUFFIXES
-from photoplug.video import VIDEO_SUFFIXES
+from photoplug.video import VIDEO_SUFFIXES, live_motions
 from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
                              hookimpl)
 from photoplug.ledger import Ledger
@@ -56,14 +56,12 @@ class FolderLibrary:
         still stands for both."""
         for _, group in groupby(walk_files(self.root, self._excluded), lambda f: f[0].parent):
             entries = list(group)  # one folder's files
-            stills = {p.stem.lower() for p, _, problem in entries
-                      if not problem and p.suffix.lower() in PHOTO_SUFFIXES}
+            motions = live_motions(p.name for p, _, problem in entries if not problem)
             for path, rel, problem in entries:
-                suffix = path.suffix.lower()
                 if problem:
                     yield PhotoRef(rel + "/", path, 0, 0.0, problem=problem)
-                elif suffix in PHOTO_SUFFIXES or suffix in VIDEO_SUFFIXES and not (
-                        suffix == ".mov" and path.stem.lower() in stills):
+                elif path.suffix.lower() in PHOTO_SUFFIXES or (
+                        path.suffix.lower() in VIDEO_SUFFIXES and path.name not in motions):
                     yield photo_ref(path, rel)
 
     def roots(self) -> list[Path]:

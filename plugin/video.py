@@ -19,11 +19,11 @@ import math
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from PIL import Image
 
-from photoplug.decode import DRAFT_OVERSAMPLE, Unreadable, first_line
+from photoplug.decode import DRAFT_OVERSAMPLE, PHOTO_SUFFIXES, Unreadable, first_line
 
 if TYPE_CHECKING:
     from av.container import InputContainer
@@ -44,6 +44,15 @@ _TURNS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
 
 def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def live_motions(names: Iterable[str]) -> set[str]:
+    """Of one folder's file names, the ``.MOV`` files that are a Live Photo's motion: those
+    beside a still of the same name (any case), which stands for both."""
+    names = list(names)
+    stills = {Path(n).stem.lower() for n in names if Path(n).suffix.lower() in PHOTO_SUFFIXES}
+    return {n for n in names if Path(n).suffix.lower() == ".mov"
+            and Path(n).stem.lower() in stills}
 
 
 def clock(seconds: float) -> str:

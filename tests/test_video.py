@@ -235,7 +235,8 @@ def test_live_photos_stay_with_their_stills_and_lone_videos_are_listed(tmp_path:
 
 
 def test_digikam_lists_its_videos(tmp_path: Path) -> None:
-    """digiKam keeps videos in Images with category 2 (DatabaseItem::Category::Video)."""
+    """digiKam keeps videos in Images with category 2 (DatabaseItem::Category::Video); a
+    Live Photo's .MOV goes with its still, as in a folder."""
     from digikam_fixtures import library_db
     from photoplug.adapters.digikam import DigikamAdapter
     db_path, photos = tmp_path / "digikam4.db", tmp_path / "photos"
@@ -245,11 +246,16 @@ def test_digikam_lists_its_videos(tmp_path: Path) -> None:
                                  "ON a.id = i.album WHERE i.id = 1").fetchone()
         db.executemany("INSERT INTO Images (album, name, status, category, modificationDate,"
                        " fileSize, uniqueHash) VALUES (?, ?, 1, ?, '2024-06-01T10:00:00', 1,"
-                       " ?)", [(album, "clip.mp4", 2, "v"), (album, "song.mp3", 3, "a")])
-    video(photos / path.strip("/") / "clip.mp4", SCENES)
+                       " ?)", [(album, "clip.mp4", 2, "v"), (album, "song.mp3", 3, "a"),
+                               (album, "IMG_0001.JPG", 1, "s"), (album, "IMG_0001.MOV", 2, "m")])
+    folder = photos / path.strip("/")
+    video(folder / "clip.mp4", SCENES)
+    draw_photo(folder / "IMG_0001.JPG", "orange", "circle", seed=9, size=(640, 480))
+    video(folder / "IMG_0001.MOV", [("red", "circle", 2.0)])  # its Live Photo's motion
     library = DigikamAdapter().open(str(db_path))
     names = {r.path.name for r in library.scan()}
-    assert "clip.mp4" in names and "song.mp3" not in names
+    assert {"clip.mp4", "IMG_0001.JPG"} <= names
+    assert "song.mp3" not in names and "IMG_0001.MOV" not in names
     clip = next(r for r in library.scan() if r.path.name == "clip.mp4")
     assert clip.stable_id in library.select(album=path)
 
