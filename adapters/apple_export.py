@@ -31,6 +31,7 @@ from photoplug.adapters.photos_plan import (KEYWORD_PREFIX, PhotosPlan, PlannedP
 from photoplug.adapters.photos_script import apply_script, undo_script
 from photoplug.adapters.sidecars import SidecarKeywords, sidecar_for
 from photoplug.decode import PHOTO_SUFFIXES
+from photoplug.adapters.host_hooks import library_hooks
 from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
                              hookimpl)
 from photoplug.ledger import Ledger
@@ -283,16 +284,4 @@ def photoplug_adapters() -> list[AppleExportAdapter]:
     return [AppleExportAdapter()]
 
 
-@hookimpl
-def photoplug_write(library: Any, plan: WritePlan, dry_run: bool) -> WriteReport | None:
-    return library.write(plan, dry_run) if isinstance(library, AppleExportLibrary) else None
-
-
-@hookimpl
-def photoplug_read_back(library: Any, expected: HostState) -> HostState | None:
-    return library.read_back(expected) if isinstance(library, AppleExportLibrary) else None
-
-
-@hookimpl
-def photoplug_undo(library: Any, dry_run: bool) -> WriteReport | None:
-    return library.undo(dry_run) if isinstance(library, AppleExportLibrary) else None
+photoplug_write, photoplug_read_back, photoplug_undo = library_hooks(AppleExportLibrary)

@@ -39,8 +39,10 @@ from photoplug.adapters.darktable_db import (
     tagged,
     tags_named,
 )
-from photoplug.adapters.darktable_process import darktable_using, wait_until_closed
+from photoplug.adapters.darktable_process import darktable_using
+from photoplug.adapters.host_process import wait_while
 from photoplug.adapters.digikam_db import backup
+from photoplug.adapters.host_hooks import library_hooks
 from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
                              hookimpl)
 from photoplug.ledger import Ledger
@@ -241,7 +243,7 @@ class DarktableLibrary:
             raise LocationError(f"{running}: close it first (it would not see photoplug's "
                                 f"tags; the Lua module writes while it runs), or pass --wait "
                                 f"to write once it closes")
-        wait_until_closed([self.library, self.data])
+        wait_while(lambda: darktable_using([self.library, self.data]))
         check_writable(self.versions(), self.library)  # it may have upgraded them meanwhile
 
     def _transaction(self, make_ops: Callable[[sqlite3.Connection], TagOps]) -> list[str]:
@@ -367,25 +369,9 @@ class DarktableAdapter:
         return opened
 
 
-def _ours(library: Any) -> bool:
-    return isinstance(library, DarktableLibrary)
-
-
 @hookimpl
 def photoplug_adapters() -> list[DarktableAdapter]:
     return [DarktableAdapter()]
 
 
-@hookimpl
-def photoplug_write(library: Any, plan: WritePlan, dry_run: bool) -> WriteReport | None:
-    return library.write(plan, dry_run) if _ours(library) else None
-
-
-@hookimpl
-def photoplug_read_back(library: Any, expected: HostState) -> HostState | None:
-    return library.read_back(expected) if _ours(library) else None
-
-
-@hookimpl
-def photoplug_undo(library: Any, dry_run: bool) -> WriteReport | None:
-    return library.undo(dry_run) if _ours(library) else None
+photoplug_write, photoplug_read_back, photoplug_undo = library_hooks(DarktableLibrary)

@@ -9,14 +9,11 @@ id was reused). A process photoplug may not look at is taken to be darktable.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import psutil
-
-POLL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -56,20 +53,3 @@ def darktable_using(databases: Iterable[Path]) -> Running | None:
         if pid is not None:
             return Running(pid, lock)
     return None
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def wait_until_closed(databases: list[Path], say: Callable[[str], None] = _stderr) -> None:
-    """Return once no darktable holds ``databases``, saying once that it waits."""
-    said = False
-    while (running := darktable_using(databases)) is not None:
-        if not said:
-            say(f"{running}: waiting for it to close…")
-            said = True
-        try:
-            psutil.Process(running.pid).wait(timeout=POLL_SECONDS)
-        except (psutil.TimeoutExpired, psutil.NoSuchProcess):
-            pass

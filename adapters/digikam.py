@@ -36,9 +36,10 @@ from photoplug.adapters.digikam_process import (
     database_settings,
     digikam_using,
     digikamrc,
-    wait_until_closed,
 )
+from photoplug.adapters.host_process import wait_while
 from photoplug.adapters.sidecars import SidecarKeywords
+from photoplug.adapters.host_hooks import library_hooks
 from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
                              hookimpl)
 from photoplug.ledger import Ledger
@@ -190,7 +191,7 @@ class DigikamLibrary:
             raise LocationError(f"{using}: close it first (it keeps tags in memory and would "
                                 f"overwrite photoplug's changes), or pass --wait to write "
                                 f"once it closes")
-        wait_until_closed(self.db_path)
+        wait_while(lambda: digikam_using(self.db_path))
         return True
 
     def _transaction(self, change: Any, commit: bool) -> list[str]:
@@ -326,25 +327,9 @@ class DigikamAdapter:
         return library
 
 
-def _ours(library: Any) -> bool:
-    return isinstance(library, DigikamLibrary)
-
-
 @hookimpl
 def photoplug_adapters() -> list[DigikamAdapter]:
     return [DigikamAdapter()]
 
 
-@hookimpl
-def photoplug_write(library: Any, plan: WritePlan, dry_run: bool) -> WriteReport | None:
-    return library.write(plan, dry_run) if _ours(library) else None
-
-
-@hookimpl
-def photoplug_read_back(library: Any, expected: HostState) -> HostState | None:
-    return library.read_back(expected) if _ours(library) else None
-
-
-@hookimpl
-def photoplug_undo(library: Any, dry_run: bool) -> WriteReport | None:
-    return library.undo(dry_run) if _ours(library) else None
+photoplug_write, photoplug_read_back, photoplug_undo = library_hooks(DigikamLibrary)

@@ -15,12 +15,11 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import psutil
 
 NAMES = {"digikam", "digikam.exe"}  # compared case-folded
-POLL_SECONDS = 2.0
 DB_NAME = "digikam4.db"
 
 
@@ -150,20 +149,3 @@ def digikam_using(db_path: Path) -> Using | None:
         if evidence:
             return Using(proc.pid, db_path, evidence)
     return None
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def wait_until_closed(db_path: Path, say: Callable[[str], None] = _stderr) -> None:
-    """Return once no digiKam uses ``db_path``, saying once that it waits (Ctrl-C stops)."""
-    said = False
-    while (using := digikam_using(db_path)) is not None:
-        if not said:
-            say(f"{using}: waiting for it to close…")
-            said = True
-        try:
-            psutil.Process(using.pid).wait(timeout=POLL_SECONDS)
-        except (psutil.TimeoutExpired, psutil.NoSuchProcess):
-            pass

@@ -19,6 +19,7 @@ from photoplug.adapters.journal import Journal
 from photoplug.adapters.sidecars import SidecarKeywords
 from photoplug.decode import PHOTO_SUFFIXES
 from photoplug.video import VIDEO_SUFFIXES, live_motions
+from photoplug.adapters.host_hooks import library_hooks
 from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
                              hookimpl)
 from photoplug.ledger import Ledger
@@ -300,16 +301,4 @@ def photoplug_adapters() -> list[FolderAdapter]:
     return [FolderAdapter()]
 
 
-@hookimpl
-def photoplug_write(library: Any, plan: WritePlan, dry_run: bool) -> WriteReport | None:
-    return library.write(plan, dry_run) if isinstance(library, FolderLibrary) else None
-
-
-@hookimpl
-def photoplug_read_back(library: Any, expected: HostState) -> HostState | None:
-    return library.read_back(expected) if isinstance(library, FolderLibrary) else None
-
-
-@hookimpl
-def photoplug_undo(library: Any, dry_run: bool) -> WriteReport | None:
-    return library.undo(dry_run) if isinstance(library, FolderLibrary) else None
+photoplug_write, photoplug_read_back, photoplug_undo = library_hooks(FolderLibrary)
