@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from baselines import gmm_membership  # noqa: E402
 
-from photoplug.albums import AlbumDef  # noqa: E402
+from photoplug.albums.definitions import AlbumDef  # noqa: E402
 from photoplug.api import Photoplug  # noqa: E402
-from photoplug.membership import albums_members  # noqa: E402
-from photoplug.vocabulary import BUILTIN_VOCABULARY, Concept, load_vocabulary  # noqa: E402
+from photoplug.albums.membership import albums_members  # noqa: E402
+from photoplug.albums.vocabulary import BUILTIN_VOCABULARY, Concept, load_vocabulary  # noqa: E402
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from baselines import gmm_membership  # noqa: E402
 
-from photoplug.albums import AlbumDef  # noqa: E402
-from photoplug.membership import Encoders, albums_members, auto_tags  # noqa: E402
-from photoplug.vocabulary import Concept  # noqa: E402
+from photoplug.albums.definitions import AlbumDef  # noqa: E402
+from photoplug.albums.membership import Encoders, albums_members, auto_tags  # noqa: E402
+from photoplug.albums.vocabulary import Concept  # noqa: E402
 
 
 def clustered(n: int, dim: int, clusters: int, rng: np.random.Generator) -> np.ndarray:

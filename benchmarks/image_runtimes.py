@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from index_and_search import TOY_CLIP, make_photos, random_arch_folder  # noqa: E402
 
-from photoplug import machine  # noqa: E402
+from photoplug.model import machine  # noqa: E402
 
 Encoder = Callable[[np.ndarray], np.ndarray]
 
@@ -93,10 +93,10 @@ def main() -> None:
         os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")  # a private export cache
         from PIL import Image
 
-        from photoplug.engine import load_engine
-        from photoplug.image_runtimes import INT8
-        from photoplug.image_tower import ImageTower, export, min_cosine
-        from photoplug.weights import ModelSpec
+        from photoplug.model.engine import load_engine
+        from photoplug.model.image_runtimes import INT8
+        from photoplug.model.image_tower import ImageTower, export, min_cosine
+        from photoplug.model.spec import ModelSpec
         model = f"local-dir:{TOY_CLIP}" if args.arch == "toy" else \
             random_arch_folder(args.arch, tmp / "model")
         engine = load_engine(ModelSpec.build(model, None, None, "torch"), "cpu")

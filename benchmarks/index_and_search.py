@@ -32,10 +32,10 @@ TOY_CLIP = REPO.parent / "shared" / "models" / "toy-clip"
 sys.path.insert(0, str(TOY_CLIP))
 from draw import CLASSES, draw  # noqa: E402
 
-from photoplug import machine  # noqa: E402
+from photoplug.model import machine  # noqa: E402
 from photoplug.api import Photoplug  # noqa: E402
 from photoplug.search import parse_query, top_k  # noqa: E402
-from photoplug.weights import BACKENDS  # noqa: E402
+from photoplug.model.spec import BACKENDS  # noqa: E402
 
 
 def make_photos(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
@@ -67,8 +67,8 @@ def random_arch_folder(arch: str, folder: Path) -> str:
 def measured(model: str) -> str:
     """What photoplug's probe measured on this machine for a local-dir model (its choice
     first), from the export cache of this process's XDG_CACHE_HOME."""
-    from photoplug.image_tower import ImageTower
-    from photoplug.weights import file_digest, local_dir_checkpoint
+    from photoplug.model.image_tower import ImageTower
+    from photoplug.model.spec import file_digest, local_dir_checkpoint
     tower = ImageTower.load(file_digest(local_dir_checkpoint(Path(
         model.removeprefix("local-dir:")))))
     found = tower.fastest.get(machine.signature(), {}) if tower else {}

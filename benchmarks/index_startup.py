@@ -24,12 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from index_and_search import make_photos, measured, random_arch_folder  # noqa: E402
 
-from photoplug import machine  # noqa: E402
+from photoplug.model import machine  # noqa: E402
 
 # runs inside the timed process: report when the first batch enters the model and is stored
 PROBE = """
 import json, sys, time
-import photoplug.indexer as indexer
+import photoplug.index.indexer as indexer
 marks = {}
 def mark(name):
     marks.setdefault(name, time.time())

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from index_and_search import TOY_CLIP, make_photos, random_arch_folder  # noqa: E402
 
-from photoplug import machine  # noqa: E402
+from photoplug.model import machine  # noqa: E402
 
 
 def main() -> None:
@@ -54,7 +54,7 @@ def main() -> None:
         print(f"  here (local pipeline)    {here.rate:6.2f} photos/s  1.00x")
 
         import ray
-        from photoplug.cluster import ClusterOptions
+        from photoplug.index.cluster import ClusterOptions
         ray.init(num_cpus=machine.cpu_count(), _temp_dir=str(tmp / "ray"),
                  include_dashboard=False, logging_level="ERROR")
         try:

@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from index_and_search import make_photos, measured, random_arch_folder  # noqa: E402
 
-from photoplug import machine  # noqa: E402
+from photoplug.model import machine  # noqa: E402
 
 ARCH = "ViT-B-32-256"
 RCLIP_SUBDIR = "ViT-B-32-256-datacomp_s34b_b86k"  # where rclip 3.3 looks for its model
@@ -50,7 +50,7 @@ def rclip_model(model_folder: str, datadir: Path) -> None:
     """The local-dir model as rclip's ONNX files, in rclip's folder layout."""
     import open_clip
 
-    from photoplug.clip_tokenizer import open_clip_vocabulary
+    from photoplug.model.clip_tokenizer import open_clip_vocabulary
     model = open_clip.create_model(model_folder).eval()
     target = datadir / RCLIP_SUBDIR
     target.mkdir(parents=True)

@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from index_and_search import TOY_CLIP, random_arch_folder  # noqa: E402
 
-from photoplug.ann import APPROXIMATE_ABOVE  # noqa: E402
+from photoplug.index.ann import APPROXIMATE_ABOVE  # noqa: E402
 from photoplug.api import Photoplug  # noqa: E402
 from photoplug.search import parse_query, query_vector, top_k  # noqa: E402
 

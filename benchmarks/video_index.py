@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from index_and_search import TOY_CLIP, make_photos, random_arch_folder  # noqa: E402
 from draw import CLASSES, draw  # noqa: E402  (toy-clip's, on the path index_and_search set)
 
-from photoplug import machine  # noqa: E402
+from photoplug.model import machine  # noqa: E402
 from photoplug.api import Photoplug  # noqa: E402
-from photoplug.video import frames  # noqa: E402
+from photoplug.media.video import frames  # noqa: E402
 
 
 def make_video(path: Path, seconds: int, size: tuple[int, int], fps: int, keyframes: float,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 from photoplug.hooks import hookspec
 
 if TYPE_CHECKING:
+    from photoplug.hooks.protocols import Engine
     from photoplug.hooks.types import (Adapter, HostState, Library, Query, SearchResult,
                                        WritePlan, WriteReport)
 
@@ -51,8 +52,8 @@ def photoplug_undo(library: Library, dry_run: bool) -> WriteReport | None:
 
 @hookspec(firstresult=True)
 def photoplug_load_model(name: str, pretrained: str | None, weights: str | None,
-                         device: str, backend: str) -> Any:
-    """Return an engine (``photoplug.engine.Engine`` interface) for this model, or None.
+                         device: str, backend: str) -> Engine | None:
+    """Return an engine (``photoplug.hooks.protocols.Engine``) for this model, or None.
 
     ``backend`` says what computes image embeddings (``auto``, ``torch``, ``openvino``,
     ``onnx``, ``int8``). Exact runtimes checked against torch make one model's vectors;
@@ -60,13 +61,13 @@ def photoplug_load_model(name: str, pretrained: str | None, weights: str | None,
 
 
 @hookspec(firstresult=True)
-def photoplug_index(library: Library, store: Any, engine: Any,
+def photoplug_index(library: Library, store: Any, engine: Engine,
                     progress: Callable[..., Any] | None) -> Any:
     """Bring ``store``'s entries for ``library`` up to date; return an ``IndexReport``."""
 
 
 @hookspec(firstresult=True)
-def photoplug_search(query: Query, store: Any, engine: Any, locations: list[str], top: int,
+def photoplug_search(query: Query, store: Any, engine: Engine, locations: list[str], top: int,
                      only: Mapping[str, Collection[str]] | None) -> list[SearchResult]:
     """Return the ``top`` best results for ``query`` among ``locations``, best first.
 
@@ -88,3 +89,11 @@ def photoplug_rerank(query: Query, results: list[SearchResult]) -> list[SearchRe
 
     Re-rankers are applied one after another; each sees the previous one's output.
     """
+
+
+# -- the command line ------------------------------------------------------------------
+
+@hookspec
+def photoplug_commands(cli: Any) -> None:
+    """Add subcommands to the ``photoplug`` command line: ``cli`` is its ``click.Group``
+    (``cli.add_command(my_group)``), as ``llm`` and ``datasette`` plugins do."""

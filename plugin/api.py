@@ -12,16 +12,18 @@ from typing import Any, Collection, Mapping
 import numpy as np
 import pluggy
 
+from photoplug.albums.ledger import Ledger
 from photoplug.errors import PhotoplugError
-from photoplug.image_tower import ImageTower
-from photoplug.machine import gpu_possible
+from photoplug.model.image_tower import ImageTower
+from photoplug.model.machine import gpu_possible
+from photoplug.hooks.protocols import Corrected
 from photoplug.hooks import (HostState, Library, LocationError, Query, SearchResult,
                              WritePlan, WriteReport)
-from photoplug.plugins import apply_rerankers, get_plugin_manager, open_library
-from photoplug.store import IndexStore, default_index_path
-from photoplug.lazy_engine import LazyEngine
-from photoplug.text_tower import TextTower, cache_folder
-from photoplug.weights import ModelIdentity, ModelSpec, file_digest, find_checkpoint
+from photoplug.plugin_manager import apply_rerankers, get_plugin_manager, open_library
+from photoplug.index.store import IndexStore, default_index_path
+from photoplug.model.lazy_engine import LazyEngine
+from photoplug.model.text_tower import TextTower, cache_folder
+from photoplug.model.spec import ModelIdentity, ModelSpec, file_digest, find_checkpoint
 
 
 class Photoplug:
@@ -159,8 +161,9 @@ class Photoplug:
             report = self.pm.hook.photoplug_index(library=library, store=self.store,
                                                   engine=engine, progress=progress)
         else:
-            from photoplug.cluster import index_on_ray
-            report = index_on_ray(library, self.store, engine, self.device, cluster, progress)
+            from photoplug.index.cluster import index_on_ray
+            report = index_on_ray(library, self.store, engine, self.device, cluster,
+                                  worker_engine, progress)
         if hasattr(engine, "text_tower"):
             engine.text_tower()  # saved now (if not yet), so searches start without torch
         self._warm_vectors(library.uri, engine)
@@ -221,7 +224,7 @@ class Photoplug:
     def encoders(self, engine: Any) -> Any:
         """What albums and tags need from ``engine`` (``membership.Encoders``): cached text
         vectors, examples' vectors and the model's logit scale."""
-        from photoplug.membership import engine_encoders
+        from photoplug.albums.membership import engine_encoders
         return engine_encoders(engine, lambda texts: self.text_vectors(engine, texts))
 
     def text_vectors(self, engine: Any, texts: list[str]) -> np.ndarray:
@@ -256,4 +259,14 @@ class Photoplug:
         return state if state is not None else HostState()
 
     def undo(self, library: Library, dry_run: bool = False) -> WriteReport:
-        return self._write("photoplug_undo", library, dry_run=dry_run)
+        """Remove everything photoplug wrote to ``library``; then its record of the
+        user's corrections goes too (nothing of photoplug's is left to correct)."""
+        report = self._write("photoplug_undo", library, dry_run=dry_run)
+        if isinstance(library, Corrected) and not dry_run and not report.errors:
+            Ledger(library.ledger_path).forget()
+        return report
+
+
+def worker_engine(spec: ModelSpec, identity: ModelIdentity, device: str) -> Any:
+    """A cluster worker's engine for the driver's model (Ray sends this function by name)."""
+    return Photoplug(device=device).worker_engine(spec, identity)

@@ -9,5 +9,5 @@ class WeightsMissing(PhotoplugError):
     """The model's weights are not on this machine and cannot be downloaded."""
 
 
-class IndexError_(PhotoplugError):
+class IndexFileError(PhotoplugError):
     """The index file is corrupt, locked or of an unknown version."""

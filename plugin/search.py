@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any, Collection, Mapping, Sequence
 
 import numpy as np
 
-from photoplug.ann import APPROXIMATE_ABOVE
-from photoplug.decode import Unreadable, decode
+from photoplug.index.ann import APPROXIMATE_ABOVE
+from photoplug.media.decode import Unreadable, decode
 from photoplug.errors import PhotoplugError
 from photoplug.hooks import Query, QueryTerm, SearchResult
-from photoplug.store import IndexStore
-from photoplug.video import frames, is_video
+from photoplug.index.store import IndexStore
+from photoplug.media.video import frames, is_video
 
 if TYPE_CHECKING:
-    from photoplug.engine import Engine
+    from photoplug.model.engine import Engine
 
 _WEIGHT = re.compile(r"^(\d+(?:\.\d*)?|\.\d+):(.+)$", re.S)
 

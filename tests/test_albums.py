@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CLASSES, Cli, draw_photo
-from photoplug.albums import STARTER, load_albums, write_starter
+from photoplug.albums.definitions import STARTER, load_albums, write_starter
 from photoplug.errors import PhotoplugError
 
 TOY_ALBUMS = """

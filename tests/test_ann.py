@@ -8,7 +8,7 @@ import numpy as np
 
 import photoplug.search
 from conftest import draw_photo
-from photoplug.ann import ApproximateIndex
+from photoplug.index.ann import ApproximateIndex
 from photoplug.api import Photoplug
 from photoplug.search import parse_query, top_k
 

@@ -10,7 +10,7 @@ import pytest
 from apple_fixtures import CAFE, UUIDS, osxphotos_database, photos_export, user_sidecar
 from conftest import Cli, album_plan, keyword_plan
 from test_folder_writeback import read_keywords, snapshot
-from photoplug.adapters.apple_export import AppleExportAdapter, AppleExportLibrary
+from photoplug.adapters.apple_export.adapter import AppleExportAdapter, AppleExportLibrary
 from photoplug.hooks import LocationError
 
 U1, U2, U3, U4 = (UUIDS[k] for k in ["2024/06/01/IMG_0001.HEIC", "2024/06/01/IMG_0002.JPG",

@@ -14,7 +14,7 @@ from apple_fixtures import UUIDS, osxphotos_database, photos_export
 from conftest import CLASSES, Cli, draw_photo
 from test_folder_writeback import read_keywords
 from photoplug.hooks import HostState
-from photoplug.ledger import Ledger
+from photoplug.albums.ledger import Ledger
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange"]
 SHAPES = ["circle", "square", "triangle"]

@@ -15,11 +15,11 @@ import pytest
 from conftest import Cli, album_plan, keyword_plan
 from darktable_fixtures import (Darktable, darktable, dump, made_by_darktable,  # noqa: F401
                                 needs_darktable, rows, tagged)
-from photoplug.adapters import darktable_db
-from photoplug.adapters.darktable import DarktableAdapter
-from photoplug.adapters.darktable_process import darktable_using
+from photoplug.adapters.darktable import db as darktable_db
+from photoplug.adapters.darktable.adapter import DarktableAdapter
+from photoplug.adapters.darktable.process import darktable_using
 from photoplug.hooks import HostState, LocationError
-from photoplug.plugins import get_plugin_manager
+from photoplug.plugin_manager import get_plugin_manager
 from test_albums import TOY_ALBUMS, toy_vocabulary
 
 pytestmark = needs_darktable

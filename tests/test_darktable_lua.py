@@ -13,8 +13,8 @@ from pathlib import Path
 from conftest import Cli
 from darktable_fixtures import (Darktable, darktable, lua_string, made_by_darktable,  # noqa: F401
                                 needs_darktable, rows, tagged)
-from photoplug.adapters.darktable_db import tag_name
-from photoplug.darktable import REQUIRE, install, uninstall
+from photoplug.adapters.darktable.db import tag_name
+from photoplug.adapters.darktable.lua_module import REQUIRE, install, uninstall
 from test_albums import TOY_ALBUMS
 
 Made = tuple[Darktable, Path, dict[int, str]]

@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import draw_photo
 from photo_factory import bad_inputs, good_formats
-from photoplug.decode import Unreadable, decode
+from photoplug.media.decode import Unreadable, decode
 
 
 def load(path: Path, min_side: int = 64) -> Image.Image:

@@ -16,10 +16,10 @@ import pytest
 
 from conftest import REPO, Cli, album_plan, keyword_plan
 from digikam_fixtures import FIXTURES, VERSIONS, dump, library_db
-from photoplug.adapters.digikam import DigikamAdapter
-from photoplug.adapters.digikam_db import ROOT_TAG, resolve_root, search_xml
+from photoplug.adapters.digikam.adapter import DigikamAdapter
+from photoplug.adapters.digikam.db import ROOT_TAG, resolve_root, search_xml
 from photoplug.hooks import LocationError
-from photoplug.plugins import get_plugin_manager
+from photoplug.plugin_manager import get_plugin_manager
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_refuses_while_locked(collection) -> None:
 
 KILLED_WRITER = """
 import sys, time
-from photoplug.adapters.digikam import DigikamAdapter
+from photoplug.adapters.digikam.adapter import DigikamAdapter
 library = DigikamAdapter().open(sys.argv[1])
 def change(w):
     for n in range(1, 13):

@@ -22,8 +22,8 @@ import pytest
 
 from conftest import Cli, album_plan, keyword_plan
 from digikam_fixtures import library_db
-from photoplug.adapters.digikam import DigikamAdapter
-from photoplug.adapters.digikam_process import Using, digikam_using, digikamrc
+from photoplug.adapters.digikam.adapter import DigikamAdapter
+from photoplug.adapters.digikam.process import Using, digikam_using, digikamrc
 from photoplug.cli import main
 from photoplug.hooks import LocationError
 

@@ -23,7 +23,7 @@ from digikam_fixtures import (
     schema,
     upgrade,
 )
-from photoplug.adapters.digikam import DigikamAdapter
+from photoplug.adapters.digikam.adapter import DigikamAdapter
 from photoplug.hooks import LocationError
 
 

@@ -13,8 +13,8 @@ from PIL import Image, ImageOps
 
 from conftest import draw_photo
 from photoplug.api import Photoplug
-from photoplug.image_runtimes import EXACT, installed
-from photoplug.preprocess import Preprocess
+from photoplug.model.image_runtimes import EXACT, installed
+from photoplug.model.preprocess import Preprocess
 
 BACKENDS = ["torch", *(pytest.param(r, marks=pytest.mark.skipif(
     not installed(r), reason=f"{r} is not installed")) for r in EXACT)]

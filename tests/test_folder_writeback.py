@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Cli, album_plan, draw_photo, keyword_plan
-from photoplug.adapters.folder import FolderAdapter
+from photoplug.adapters.folder.adapter import FolderAdapter
 
 FIELDS = ["XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "XMP-digiKam:TagsList"]
 

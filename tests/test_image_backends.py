@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 
 from conftest import TOY_CLIP, Cli, draw_photo
-from photoplug import image_runtimes, image_tower, machine
+from photoplug.model import image_runtimes
+from photoplug.model import image_tower
+from photoplug.model import machine
 from photoplug.api import Photoplug
-from photoplug.engine import load_engine
+from photoplug.model.engine import load_engine
 from photoplug.errors import PhotoplugError
-from photoplug.image_runtimes import EXACT, installed
-from photoplug.weights import ModelSpec, file_digest
+from photoplug.model.image_runtimes import EXACT, installed
+from photoplug.model.spec import ModelSpec, file_digest
 
 EXPORTED = [r for r in EXACT if installed(r)]
 needs_a_runtime = pytest.mark.skipif(not EXPORTED, reason="neither OpenVINO nor ONNX Runtime")

@@ -9,10 +9,10 @@ import pytest
 
 from conftest import draw_photo
 from photoplug.api import Photoplug
-from photoplug.errors import IndexError_, PhotoplugError
+from photoplug.errors import IndexFileError, PhotoplugError
 from photoplug.hooks import LocationError
 from photoplug.search import parse_query
-from photoplug.weights import ModelSpec
+from photoplug.model.spec import ModelSpec
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_second_writer_is_refused(tmp_path: Path, photos: Path, tiny_model: str)
     app.index(library)
     other = app_for(tmp_path, tiny_model)
     with other.store.writer():
-        with pytest.raises(IndexError_, match="another photoplug run"):
+        with pytest.raises(IndexFileError, match="another photoplug run"):
             app.index(library)
 
 

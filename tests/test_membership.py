@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import CLASSES, draw_photo
-from photoplug.albums import AlbumDef
-from photoplug.membership import AlbumCorrections, albums_members, auto_tags
-from photoplug.vocabulary import BUILTIN_VOCABULARY, Concept, load_vocabulary
-from photoplug.zero_shot import Pool
+from photoplug.albums.definitions import AlbumDef
+from photoplug.albums.membership import AlbumCorrections, albums_members, auto_tags
+from photoplug.albums.vocabulary import BUILTIN_VOCABULARY, Concept, load_vocabulary
+from photoplug.albums.zero_shot import Pool
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange"]
 SHAPES = ["circle", "square", "triangle"]

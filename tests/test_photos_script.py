@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from photoplug.adapters.photos_plan import PhotosPlan, PlannedPhoto
-from photoplug.adapters.photos_script import apply_script, text_literal, undo_script
+from photoplug.adapters.apple_export.photos_plan import PhotosPlan, PlannedPhoto
+from photoplug.adapters.apple_export.photos_script import apply_script, text_literal, undo_script
 
 GOLDEN = Path(__file__).parent / "golden"
 UUID = "A1B2C3D4-0000-4000-8000-00000000000A"

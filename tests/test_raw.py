@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import Cli, draw, draw_photo
 from photo_factory import dng
-from photoplug.decode import DRAFT_OVERSAMPLE, Unreadable, decode
+from photoplug.media.decode import DRAFT_OVERSAMPLE, Unreadable, decode
 
 TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,

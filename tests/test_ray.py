@@ -19,9 +19,9 @@ import pytest
 
 from conftest import CLASSES, Cli, draw_photo
 from photo_factory import bad_inputs, video
-from photoplug import cluster
+from photoplug.index import cluster
 from photoplug.api import Photoplug
-from photoplug.cluster import ClusterOptions
+from photoplug.index.cluster import ClusterOptions
 from photoplug.errors import PhotoplugError
 from photoplug.search import parse_query
 

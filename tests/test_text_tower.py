@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from conftest import Cli, TOY_CLIP, draw_photo
-from photoplug.clip_tokenizer import ClipTokenizer, open_clip_vocabulary
-from photoplug.text_tower import TextTower
+from photoplug.model.clip_tokenizer import ClipTokenizer, open_clip_vocabulary
+from photoplug.model.text_tower import TextTower
 
-VOCABULARY = Path(__file__).resolve().parents[1] / "plugin" / "vocabulary.txt"
+VOCABULARY = Path(__file__).resolve().parents[1] / "plugin" / "albums" / "vocabulary.txt"
 TEXTS = [line.split(":")[-1].strip() for line in VOCABULARY.read_text().splitlines()
          if line.strip() and not line.startswith("#")] + [
     "a dog on the beach", "Café été 写真 🏖️", "it's a DOG's life, isn't it?",

@@ -14,8 +14,8 @@ from PIL import Image
 
 from conftest import Cli, draw, draw_photo
 from photo_factory import video
-from photoplug.decode import Unreadable
-from photoplug.video import MAX_FRAMES, frame_at, frames
+from photoplug.media.decode import Unreadable
+from photoplug.media.video import MAX_FRAMES, frame_at, frames
 
 SCENES = [("blue", "square", 2.0), ("red", "circle", 2.0)]  # the issue's video
 
@@ -219,8 +219,8 @@ def test_videos_get_keywords_and_albums_as_photos_do(toy_cli: Cli, tmp_path: Pat
 
 def test_live_photos_stay_with_their_stills_and_lone_videos_are_listed(tmp_path: Path
                                                                         ) -> None:
-    from photoplug.adapters.apple_export import AppleExportAdapter
-    from photoplug.adapters.folder import FolderAdapter
+    from photoplug.adapters.apple_export.adapter import AppleExportAdapter
+    from photoplug.adapters.folder.adapter import FolderAdapter
     for root in (tmp_path / "folder", tmp_path / "export"):
         draw_photo(root / "IMG_0001.JPG", "red", "circle", seed=1, size=(320, 240))
         video(root / "IMG_0001.MOV", SCENES)  # the Live Photo's motion
@@ -238,7 +238,7 @@ def test_digikam_lists_its_videos(tmp_path: Path) -> None:
     """digiKam keeps videos in Images with category 2 (DatabaseItem::Category::Video); a
     Live Photo's .MOV goes with its still, as in a folder."""
     from digikam_fixtures import library_db
-    from photoplug.adapters.digikam import DigikamAdapter
+    from photoplug.adapters.digikam.adapter import DigikamAdapter
     db_path, photos = tmp_path / "digikam4.db", tmp_path / "photos"
     library_db(db_path, photos)
     with sqlite3.connect(db_path) as db:
@@ -265,7 +265,7 @@ def test_an_index_from_before_videos_keeps_working(tmp_path: Path, tiny_model: s
     tried again, once, by the next run."""
     from photo_factory import dng
     from photoplug.api import Photoplug
-    from photoplug.store import MIGRATIONS
+    from photoplug.index.schema import MIGRATIONS
     folder = tmp_path / "p"
     dng(folder / "x.dng", draw("red", "circle", (300, 200), np.random.default_rng(0)))
     draw_photo(folder / "y.jpg", "blue", "square", seed=2, size=(320, 240))

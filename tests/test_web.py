@@ -20,7 +20,7 @@ import pytest
 
 from conftest import CLASSES, REPO, Cli, draw_photo
 from photoplug.errors import PhotoplugError
-from photoplug.web_security import Access, content_security_policy, is_loopback, own_token
+from photoplug.web.security import Access, content_security_policy, is_loopback, own_token
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -313,7 +313,7 @@ def test_access_rules() -> None:
 
 
 def test_the_policy_admits_exactly_the_pages_own_script_and_style() -> None:
-    page = (REPO / "plugin" / "web_page.html").read_text()
+    page = (REPO / "plugin" / "web" / "page.html").read_text()
     policy = content_security_policy(page)
     assert policy.count("'sha256-") == 2 and page.count("<script") == 1
     assert content_security_policy(page.replace("const $", "const  $")) != policy

@@ -1,0 +1,1 @@
+"""darktable: its library database, and photoplug's module in its lighttable."""

@@ -1,0 +1,1 @@
+"""digiKam: its SQLite database (tags, smart albums), read and written safely."""

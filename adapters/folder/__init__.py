@@ -1,0 +1,1 @@
+"""Plain folders: photos on disk, keywords in XMP sidecars, albums as folders of links."""

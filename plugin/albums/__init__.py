@@ -1,0 +1,1 @@
+"""Albums and tags: definitions, vocabularies, per-photo membership, the user's corrections, write-back."""

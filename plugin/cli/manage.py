@@ -1,0 +1,143 @@
+"""What the index and the installation hold: status, forget, undo, plugins, models."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from photoplug.errors import PhotoplugError
+from photoplug.hooks import LocationError
+from photoplug.hooks.protocols import Noted
+from photoplug.model.spec import ModelSpec
+from photoplug.cli.options import (common_options, fail, host_options, note, printable,
+                                   report)
+
+
+@click.command()
+@click.argument("location", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@common_options
+def status(app: Any, location: str | None, as_json: bool) -> None:
+    """What the index holds: locations, model, counts; with LOCATION, the skipped files."""
+    if not app.index_path.exists():
+        raise PhotoplugError(f"no index at {app.index_path} yet: run `photoplug index LOCATION`")
+    rows = app.store.locations()
+    if location:
+        uri = app.open(location).uri
+        rows = [r for r in rows if r["location"] == uri]
+        if not rows:
+            raise PhotoplugError(f"{uri} is not in the index {app.index_path}")
+    if as_json:
+        for r in rows:
+            r["notes"] = _library_notes(app, r["location"])
+            r["skipped_files"] = [{"path": p, "reason": why}
+                                  for p, why in app.store.skipped(r["id"])] if location else None
+        click.echo(json.dumps({"index": str(app.index_path), "locations": rows}, indent=1))
+        return
+    click.echo(f"index: {app.index_path}")
+    for r in rows:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["indexed_at"])) \
+            if r["indexed_at"] else "never"
+        model = ModelSpec.from_recorded(r["model"], r["pretrained"]).label if r["model"] \
+            else "-"
+        state = "online" if r["online"] else "OFFLINE"
+        click.echo(f"{printable(r['location'])}\n  {state}; model {model}; indexed {when}\n"
+                   f"  {r['indexed']} photos searchable"
+                   + (f" ({r['videos']} of them videos)" if r["videos"] else "")
+                   + f", {r['pending']} pending, "
+                   f"{r['skipped']} skipped")
+        for line in _library_notes(app, r["location"]):
+            click.echo(f"  {line}")
+        if location:
+            for path, why in app.store.skipped(r["id"]):
+                click.echo(f"    skipped {printable(path)}: {why}")
+
+
+def _library_notes(app: Any, uri: str) -> list[str]:
+    """What the host adapter has to say about a location (how photos are identified...)."""
+    try:
+        library = app.open(uri)
+    except LocationError:
+        return []
+    return list(library.notes()) if isinstance(library, Noted) else []
+
+
+@click.command()
+@click.argument("location")
+@common_options
+def forget(app: Any, location: str) -> None:
+    """Drop LOCATION and its embeddings from the index (nothing in the library changes)."""
+    uri = app.open(location).uri
+    location_id = app.store.location_id(uri) if app.index_path.exists() else None
+    if location_id is None:
+        raise PhotoplugError(f"{uri} is not in the index {app.index_path}")
+    note(f"forgot {uri}: {app.store.forget(location_id)} photos")
+
+
+@click.command()
+@click.argument("location")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed.")
+@host_options
+@common_options
+def undo(app: Any, location: str, dry_run: bool, host: dict[str, Any]) -> None:
+    """Remove everything photoplug wrote to LOCATION (keywords, albums), and nothing else."""
+    report(app.undo(app.open(location, **host), dry_run))
+
+
+# -- plugins and models ---------------------------------------------------------------
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+def plugins(as_json: bool) -> None:
+    """List loaded plugins and adapters with their versions and hooks."""
+    from photoplug.plugin_manager import adapters, list_plugins
+    infos = list_plugins()
+    if as_json:
+        click.echo(json.dumps([vars(i) for i in infos], indent=1))
+        return
+    for info in infos:
+        click.echo(f"{info.name}  ({info.package} {info.version})\n  hooks: "
+                   f"{', '.join(info.hooks)}")
+    click.echo("adapters: " + ", ".join(f"{a.scheme}: ({a.description})"
+                                        for a in adapters().values()))
+
+
+@click.group(invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help="Every model open_clip knows.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def models(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """List models and whether their weights are on this machine."""
+    if ctx.invoked_subcommand:
+        return
+    from photoplug.model.catalog import catalog
+    rows = catalog(show_all)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        mark = "local " if r["local"] else "      "
+        click.echo(f"{mark}{r['model']:<28} {r['pretrained']:<32} {r['path'] or ''}")
+    if not show_all:
+        note("(--all lists every model open_clip knows; `photoplug models download NAME "
+             "--pretrained TAG` fetches one)")
+
+
+@models.command("download")
+@click.argument("name")
+@click.option("--pretrained", help="The pretrained tag (default for ViT-B-32: openai).")
+def models_download(name: str, pretrained: str | None) -> None:
+    """Fetch a model's weights into open_clip's cache (needs a network)."""
+    from photoplug.errors import WeightsMissing
+    from photoplug.model.spec import ModelSpec, find_checkpoint
+    try:
+        spec = ModelSpec.build(name, pretrained, None)
+        path = find_checkpoint(spec, download=True)
+    except WeightsMissing:
+        fail(f"could not download the weights for {spec.label}: this machine cannot reach "
+             f"Hugging Face or the model's URL; run this command on a machine with a network")
+    except PhotoplugError as exc:
+        fail(str(exc))
+    click.echo(str(path))

@@ -1,0 +1,1 @@
+"""Media: decoding photos, RAW files and video frames, and thumbnails. Adapters may use it."""
