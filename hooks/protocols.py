@@ -33,6 +33,11 @@ class Engine(Protocol):
     def logit_scale(self) -> float:
         """The model's learned temperature: cosine x scale is its logit."""
 
+    @property
+    def logit_bias(self) -> float | None:
+        """A sigmoid-trained model's (SigLIP) learned bias: sigmoid(scale x cos + bias) is
+        the probability that a text fits an image; None for a softmax-trained one."""
+
     def preprocess(self, image: Any) -> np.ndarray:
         """A decoded PIL image as the model's (3, H, W) float32 input."""
 

@@ -22,7 +22,7 @@ from photoplug.hooks import (HostState, Library, LocationError, Query, SearchRes
 from photoplug.plugin_manager import apply_rerankers, get_plugin_manager, open_library
 from photoplug.index.store import IndexStore, default_index_path
 from photoplug.model.lazy_engine import LazyEngine
-from photoplug.model.text_tower import TextTower, cache_folder
+from photoplug.model.text_export import load_text_tower
 from photoplug.model.spec import ModelIdentity, ModelSpec, file_digest, find_checkpoint
 
 
@@ -89,7 +89,7 @@ class Photoplug:
         if key not in self._lazy_engines:
             image = image or ImageTower.load(identity.weights_hash)
             self._lazy_engines[key] = LazyEngine(
-                spec, identity, TextTower.load(cache_folder(identity.weights_hash)),
+                spec, identity, load_text_tower(identity.weights_hash),
                 lambda: self.engine(spec), image, self._torch_free_runtime(spec, image))
         return self._lazy_engines[key]
 

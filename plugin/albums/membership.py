@@ -30,7 +30,8 @@ from photoplug.albums.definitions import AlbumDef
 from photoplug.media.decode import Unreadable, decode
 from photoplug.errors import PhotoplugError
 from photoplug.albums.vocabulary import Concept
-from photoplug.albums.zero_shot import GENERIC_PROMPTS, TOLERANCE_NATS, Pool, Scores
+from photoplug.albums.zero_shot import (GENERIC_PROMPTS, MIN_PROBABILITY, TOLERANCE_NATS,
+                                        Pool, Scores, probability)
 
 _NEIGHBOURS = 64  # per labelled photo: how many of its closest photos are looked at
 NEAR_DUPLICATE = 0.9  # photos this alike (cosine) are the same moment: bursts, edits
@@ -45,6 +46,13 @@ class Encoders:
     images: Callable[[Sequence[Path]], np.ndarray]
     logit_scale: float
 
+    logit_bias: float | None = None  # a sigmoid model's: its own probabilities count too
+
+    def probability(self, cosine: np.ndarray) -> np.ndarray | None:
+        """The model's own probability that a text fits (sigmoid models), else None."""
+        if self.logit_bias is None:
+            return None
+        return probability(cosine, self.logit_scale, self.logit_bias)
 
 def engine_encoders(engine: Any, texts: Callable[[list[str]], np.ndarray]) -> Encoders:
     """Encoders over an engine (images decoded as indexing does) and a text cache."""
@@ -55,8 +63,12 @@ def engine_encoders(engine: Any, texts: Callable[[list[str]], np.ndarray]) -> En
                 decoded.append(decode(path.read_bytes(), path, engine.image_size))
             except (Unreadable, OSError) as exc:
                 raise PhotoplugError(f"example {path}: {exc}") from None
-        return engine.encode_images(decoded)
-    return Encoders(texts, images, float(engine.logit_scale))
+            mean = engine.encode_images(shown).mean(axis=0)
+            out.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+        return np.stack(out) if out else np.zeros((0, engine.identity.dim), np.float32)
+    bias = getattr(engine, "logit_bias", None)
+    return Encoders(texts, images, float(engine.logit_scale),
+                    None if bias is None else float(bias))
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ class Reason:
 
     def as_json(self, logit_scale: float) -> dict[str, Any]:
         out: dict[str, Any] = {"how": self.how}
+    probability: float | None = None  # a sigmoid model's own p(the description fits)
         if self.score is not None:
             out["score"] = round(self.score, 6)
         if self.won_by is not None:
@@ -83,6 +96,8 @@ class Reason:
         return out
 
     def text(self, logit_scale: float) -> str:
+        if self.probability is not None:
+            out["probability"] = round(self.probability, 4)
         if self.score is None:
             return self.how
         line = f"{self.score:.3f} {self.won_by!r}"
@@ -92,6 +107,8 @@ class Reason:
         return line if self.how in ("prompt", "threshold") else f"{self.how}: {line}"
 
 
+        if self.probability is not None:
+            line += f", p {self.probability:.2f}"
 @dataclass(frozen=True)
 class AlbumCorrections:
     """What the user did to one album since photoplug last wrote it (rows of the matrix)."""
@@ -110,6 +127,8 @@ class AlbumResult:
 
 
 def _bare(text: str) -> str:
+    margins: np.ndarray | None = None  # per row: best prompt - best rival, in cosine
+    probabilities: np.ndarray | None = None  # per row, a sigmoid model's p(best prompt)
     """A prompt without its framing: "A photo of a dog." -> "dog"."""
     bare = text.lower().strip().rstrip(".!").strip()
     changed = True
@@ -166,8 +185,10 @@ class _Setup:
             return f"fixed threshold: cosine >= {album.threshold}"
         return (f"its best prompt within {TOLERANCE_NATS} nats of the best of "
                 f"{len(self.pool) - own} other descriptions ({len(self.concepts)} vocabulary "
-                f"concepts, other albums, {len(GENERIC_PROMPTS)} generic prompts); "
+                f"concepts, other albums, {len(GENERIC_PROMPTS)} generic prompts){sigmoid}; "
                 f"logit scale {self.logit_scale:.1f}, so {self.scores.tolerance:.4f} cosine")
+        sigmoid = "" if self.encoders.logit_bias is None else \
+            f", and the model's own probability at least {MIN_PROBABILITY}"
 
 
 def _concept_columns(pool: Pool, concept: Concept, vectors: Mapping[str, np.ndarray]
@@ -227,13 +248,18 @@ def _text_members(album: AlbumDef, own: set[int], setup: _Setup, matrix: np.ndar
         negative = matrix @ np.stack([setup.vectors[p] for p in album.negative]).T
         keep &= best.score > negative.max(axis=1)
     rows = np.flatnonzero(keep)
+    likely = setup.encoders.probability(best.score)
+    if likely is not None and album.threshold is None:
+        keep &= likely >= MIN_PROBABILITY
     rows = rows[np.argsort(-best.score[rows], kind="stable")]
     how = "threshold" if album.threshold is not None else "prompt"
     reasons = {int(r): Reason(how, float(best.score[r]), labels[best.column[r]],
                               labels[rival.column[r]] if rival.column[r] >= 0 else None,
-                              float(rival.score[r]) if rival.column[r] >= 0 else None)
+                              float(rival.score[r]) if rival.column[r] >= 0 else None,
+                              probability=None if likely is None else float(likely[r]))
                for r in rows}
-    return AlbumResult(album, rows.tolist(), rule, reasons)
+    return AlbumResult(album, rows.tolist(), rule, reasons, margins=best.score - rival.score,
+                       probabilities=likely)
 
 
 def _apply_corrections(result: AlbumResult, fix: AlbumCorrections, matrix: np.ndarray,
@@ -339,8 +365,10 @@ def auto_tags(concepts: Sequence[Concept], matrix: np.ndarray, encoders: Encoder
     columns = [_concept_columns(pool, c, vectors) for c in concepts]
     pool.add_generic(np.stack([vectors[p] for p in GENERIC_PROMPTS]))
     rule = (f"each keyword within {TOLERANCE_NATS} nats of the photo's best description "
-            f"among {len(concepts)} concepts and {len(GENERIC_PROMPTS)} generic prompts "
-            f"(logit scale {encoders.logit_scale:.1f})")
+            f"among {len(concepts)} concepts and {len(GENERIC_PROMPTS)} generic prompts"
+            + ("" if encoders.logit_bias is None else
+               f", and the model's own probability at least {MIN_PROBABILITY}")
+            + f" (logit scale {encoders.logit_scale:.1f})")
     if not len(matrix):
         return TagResult([], rule, [] if explain else None)
     scores = pool.score(matrix, encoders.logit_scale)
@@ -354,6 +382,9 @@ def auto_tags(concepts: Sequence[Concept], matrix: np.ndarray, encoders: Encoder
         rows = (taken_off or {}).get(concept.keyword)
         if rows:
             strength[sorted(rows), j] = -np.inf
+    likely = encoders.probability(concept_scores)
+    if likely is not None:
+        strength[likely < MIN_PROBABILITY] = -np.inf
     k = min(max_per_photo, len(concepts))
     top = np.argpartition(-strength, k - 1, axis=1)[:, :k]
     top_strength = np.take_along_axis(strength, top, axis=1)
@@ -382,5 +413,7 @@ def _tag_reasons(scores: Scores, pool: Pool, concepts: Sequence[Concept],
         out[concepts[j].keyword] = Reason(
             "prompt", float(values[won]), pool.labels[won],
             pool.labels[rival] if rival >= 0 else None,
-            float(values[rival]) if rival >= 0 else None)
+            float(values[rival]) if rival >= 0 else None,
+            probability=None if likely is None else float(likely))
     return out
+        likely = encoders.probability(values[won])

@@ -11,6 +11,10 @@ with itself and never competes against itself.
 
 The tolerance was chosen on toy-clip (360 drawings, 5 libraries, 28 albums): 0.1 and
 0.25 nats gave no false member, 0.5 gave 24, 1 gave 48.
+
+A sigmoid-trained model (SigLIP, SigLIP2) also says how likely a text fits a photo on
+its own, sigmoid(scale x cos + bias), without any rival; for such a model a description
+must also reach ``MIN_PROBABILITY``.
 """
 from __future__ import annotations
 
@@ -22,6 +26,14 @@ import numpy as np
 GENERIC_PROMPTS = ("a photo.", "a picture.", "an image.", "a photo of something.",
                    "a photo of an object.")
 TOLERANCE_NATS = 0.25
+MIN_PROBABILITY = 0.5  # a sigmoid model's own probability a description must reach
+
+
+def probability(cosine: np.ndarray | float, logit_scale: float, logit_bias: float
+                ) -> np.ndarray:
+    """A sigmoid model's probability that a text fits a photo, from their cosine."""
+    z = np.asarray(cosine, np.float64) * logit_scale + logit_bias
+    return 1.0 / (1.0 + np.exp(-z))
 _TOP = 8  # best columns kept per photo; a longer exclusion list falls back to a full pass
 
 

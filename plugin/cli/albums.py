@@ -49,7 +49,7 @@ def albums_init(albums_file: str | None, force: bool) -> None:
 @host_options
 @common_options
 def albums_sync(app: Any, location: str, albums_file: str | None,
-                vocabularies: tuple[str, ...], only_mine: bool, resets: tuple[str, ...],
+                concepts: list[Any], resets: tuple[str, ...],
                 explain: bool, dry_run: bool, as_json: bool, host: dict[str, Any]) -> None:
     """Fill every album with the photos of LOCATION that belong, and write them back.
 
@@ -58,14 +58,12 @@ def albums_sync(app: Any, location: str, albums_file: str | None,
     you put in stay in.
     """
     from photoplug.albums.definitions import default_albums_path, load_albums
-    from photoplug.albums.vocabulary import vocabulary
     from photoplug.albums.workflows import sync_albums
     path = Path(albums_file).expanduser() if albums_file else default_albums_path()
     definitions = load_albums(path)
     unknown = sorted(set(resets) - {a.name for a in definitions})
     if unknown:
         raise PhotoplugError(f"--reset {unknown[0]!r}: no album of that name in {path}")
-    concepts = vocabulary([Path(v).expanduser() for v in vocabularies], only_mine)
     library = indexed_library(app, location, **host)
     sync = sync_albums(app, library, definitions, concepts, dry_run, resets)
     note(f"{len(definitions)} albums over {len(sync.rows)} photos in {sync.seconds:.2f} s")
@@ -132,8 +130,8 @@ def _reason_text(reason: Any, rows: list[tuple], logit_scale: float) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Keywords per photo as JSON.")
 @host_options
 @common_options
-def tag(app: Any, location: str, vocabularies: tuple[str, ...], only_mine: bool,
-        max_tags: int, explain: bool, dry_run: bool, as_json: bool,
+def tag(app: Any, location: str, concepts: list[Any], max_tags: int, explain: bool,
+        dry_run: bool, as_json: bool,
         host: dict[str, Any]) -> None:
     """Give each photo of LOCATION keywords from a vocabulary (and installed taggers).
 
@@ -141,9 +139,7 @@ def tag(app: Any, location: str, vocabularies: tuple[str, ...], only_mine: bool,
     description does. photoplug's earlier keywords that no longer fit are taken off;
     keywords you removed are never written again, keywords you added are kept.
     """
-    from photoplug.albums.vocabulary import vocabulary
     from photoplug.albums.workflows import auto_tag
-    concepts = vocabulary([Path(v).expanduser() for v in vocabularies], only_mine)
     library = indexed_library(app, location, **host)
     tags = auto_tag(app, library, concepts, max_tags, explain, dry_run)
     note(f"{tags.concepts} concepts over {len(tags.rows)} photos in {tags.seconds:.2f} s: "

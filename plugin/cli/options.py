@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -154,11 +155,30 @@ def indexed_library(app: Any, location: str, **options: Any) -> Any:
 
 
 def vocabulary_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--vocabulary FILE (repeatable) and --only-mine: what photos may show."""
-    command = click.option("--only-mine", is_flag=True,
-                           help="Use only --vocabulary files, not the built-in vocabulary.")(
-        command)
-    return click.option("--vocabulary", "vocabularies", multiple=True,
-                        type=click.Path(dir_okay=False),
-                        help="A vocabulary file (one concept per line); extends the "
-                             "built-in one.")(command)
+    """--vocabulary FILE (repeatable), --only-mine and --language: what photos may show,
+    passed on to the command as ``concepts``."""
+    from photoplug.albums.vocabulary import LANGUAGES
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, vocabularies: tuple[str, ...], only_mine: bool,
+                language: str | None, **kwargs: Any) -> Any:
+        from photoplug.albums.vocabulary import system_language, vocabulary
+        concepts = vocabulary([Path(v).expanduser() for v in vocabularies], only_mine,
+                              language or system_language())
+        return command(*args, concepts=concepts, **kwargs)
+
+    options = [
+        click.option("--vocabulary", "vocabularies", multiple=True,
+                     type=click.Path(dir_okay=False), envvar="PHOTOPLUG_VOCABULARY",
+                     help="A vocabulary file (one concept per line); extends the built-in "
+                          "one (or PHOTOPLUG_VOCABULARY, files separated by "
+                          f"'{os.pathsep}')."),
+        click.option("--only-mine", is_flag=True, envvar="PHOTOPLUG_ONLY_MINE",
+                     help="Use only --vocabulary files, not the built-in vocabulary."),
+        click.option("--language", type=click.Choice(LANGUAGES),
+                     help="The built-in vocabulary's language: keywords as you read them "
+                          "(default: the system locale's, else en)."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper

@@ -20,7 +20,9 @@ from photoplug.errors import PhotoplugError
 from photoplug.model.image_runtimes import Runtime, normalise
 from photoplug.model.image_tower import runtime_for
 from photoplug.model.preprocess import Preprocess
-from photoplug.model.text_tower import TextTower, cache_folder, model_logit_scale
+from photoplug.model.text_tower import (TextTower, cache_folder, model_logit_bias,
+                                        model_logit_scale)
+from photoplug.model.text_export import OnnxTextTower, load_or_export
 from photoplug.model.spec import (ModelIdentity, ModelSpec, file_digest, find_checkpoint,
                                hub_offline, network_allowed)
 
@@ -57,20 +59,25 @@ class Engine:
             dim = model.encode_text(tokenizer(["x"]).to(device)).shape[-1]
         self.identity = ModelIdentity(spec.name, spec.recorded_pretrained, weights_hash, int(dim))
         self.logit_scale = model_logit_scale(model)
-        self._tower: TextTower | None | bool = False  # False: not made yet
+        self.logit_bias = model_logit_bias(model)  # a sigmoid model's; None for softmax
+        self._tower: TextTower | OnnxTextTower | None | bool = False  # False: not yet
 
-    def text_tower(self) -> TextTower | None:
-        """The numpy copy of the text tower (kept on disk for torch-free searches), or None
-        for a model it cannot copy exactly; made once."""
+    def text_tower(self) -> TextTower | OnnxTextTower | None:
+        """The torch-free text tower, made once and kept on disk for searches without
+        torch: the numpy copy, else (a HuggingFace text tower) the checked ONNX export;
+        None for a model neither reproduces exactly."""
         if self._tower is False:
             folder = cache_folder(self.identity.weights_hash)
-            self._tower = TextTower.load(folder) or TextTower.from_model(self.model,
-                                                                         self.tokenizer)
-            if self._tower is not None and not folder.exists():
+            tower: TextTower | OnnxTextTower | None = TextTower.load(folder) or \
+                TextTower.from_model(self.model, self.tokenizer)
+            if tower is not None and not folder.exists():
                 try:
-                    self._tower.save(folder)
+                    tower.save(folder)
                 except OSError:
                     pass  # a read-only cache only costs the next search its torch import
+            if tower is None:
+                tower = load_or_export(self.model, self.tokenizer, self.identity.weights_hash)
+            self._tower = tower
         return self._tower
 
     def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:

@@ -1,11 +1,12 @@
 """An engine for a model known without loading it, loaded only as far as the work needs.
 
 Its identity comes from the index (or the model's exported image tower), text goes
-through the saved numpy text tower when there is one, images through the exported image
-tower when the backend can run without torch (``ImageTower.torch_free``), and the full
-open_clip model (torch) is loaded the first time something else is needed. So a text
-search, a re-index that finds nothing new, and (once the image tower is exported) an
-index that encodes new photos never wait for torch.
+through the saved text tower when there is one (the numpy copy, or a HuggingFace
+tower's ONNX export), images through the exported image tower when the backend can run
+without torch (``ImageTower.torch_free``), and the full open_clip model (torch) is loaded
+the first time something else is needed. So a text search, a re-index that finds nothing
+new, and (once the image tower is exported) an index that encodes new photos never wait
+for torch.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 from photoplug.errors import PhotoplugError
 from photoplug.model.image_runtimes import Runtime, normalise
 from photoplug.model.image_tower import ImageTower
+from photoplug.model.text_export import OnnxTextTower, TextTowerBroken
 from photoplug.model.text_tower import TextTower
 from photoplug.model.spec import ModelIdentity, ModelSpec
 
@@ -26,7 +28,8 @@ class LazyEngine:
 
     ``image`` and ``runtime`` (given together) encode images without torch."""
 
-    def __init__(self, spec: ModelSpec, identity: ModelIdentity, tower: TextTower | None,
+    def __init__(self, spec: ModelSpec, identity: ModelIdentity,
+                 tower: TextTower | OnnxTextTower | None,
                  load_full: Callable[[], Any], image: ImageTower | None = None,
                  runtime: str | None = None) -> None:
         self.spec = spec
@@ -47,16 +50,27 @@ class LazyEngine:
                                  f"was running; run the command again")
         return engine
 
-    def text_tower(self) -> TextTower | None:
+    def text_tower(self) -> TextTower | OnnxTextTower | None:
         return self.tower or self.full().text_tower()
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        return self.tower.encode(list(texts)) if self.tower else \
-            self.full().encode_texts(texts)
+        """Through the saved tower; when its ONNX export turns out damaged, the full
+        model takes over (and exports it again, saying so in one line)."""
+        if self.tower:
+            try:
+                return self.tower.encode(list(texts))
+            except TextTowerBroken:
+                self.tower = None
+        return self.full().encode_texts(texts)
 
     @property
     def logit_scale(self) -> float:
         return self.tower.logit_scale if self.tower else self.full().logit_scale
+
+    @property
+    def logit_bias(self) -> float | None:
+        """A sigmoid model's learned bias: p(text fits) = sigmoid(scale x cos + bias)."""
+        return self.tower.logit_bias if self.tower else self.full().logit_bias
 
     @property
     def image_backend(self) -> str:
