@@ -18,6 +18,7 @@ from photoplug.hooks.types import (  # noqa: E402  (markers must exist before sp
     Library,
     LocationError,
     PhotoRef,
+    PhotoText,
     Query,
     QueryTerm,
     SearchResult,
@@ -26,6 +27,6 @@ from photoplug.hooks.types import (  # noqa: E402  (markers must exist before sp
 )
 
 __all__ = [
-    "PROJECT", "hookspec", "hookimpl", "Adapter", "HostState", "Library", "LocationError", "PhotoRef",
+    "PROJECT", "hookspec", "hookimpl", "Adapter", "HostState", "Library", "LocationError", "PhotoRef", "PhotoText",
     "Query", "QueryTerm", "SearchResult", "WritePlan", "WriteReport",
 ]

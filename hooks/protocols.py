@@ -13,7 +13,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from photoplug.hooks.types import Library
+from photoplug.hooks.types import Library, PhotoText
 
 
 @runtime_checkable
@@ -49,6 +49,20 @@ class Engine(Protocol):
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Texts as an (N, dim) normalised array."""
+
+
+@runtime_checkable
+class TextReader(Protocol):
+    """What ``photoplug_read_text`` returns: an OCR engine that reads photos one by one."""
+
+    identity: str  # engine, models and settings, recorded with each photo's text
+
+    def read(self, path: Path) -> PhotoText:
+        """The text in the photo at ``path``; a photo that crashes or hangs the engine
+        comes back ``failed`` (with the reason), never as an exception."""
+
+    def close(self) -> None:
+        """Free what the reader holds (worker processes)."""
 
 
 @runtime_checkable

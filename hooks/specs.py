@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 from photoplug.hooks import hookspec
 
 if TYPE_CHECKING:
-    from photoplug.hooks.protocols import Engine
+    from photoplug.hooks.protocols import Engine, TextReader
     from photoplug.hooks.types import (Adapter, HostState, Library, Query, SearchResult,
                                        WritePlan, WriteReport)
 
@@ -73,6 +73,15 @@ def photoplug_search(query: Query, store: Any, engine: Engine, locations: list[s
 
     ``only``, when given, limits a location to those stable ids (a host's filters).
     """
+
+
+@hookspec(firstresult=True)
+def photoplug_read_text(time_limit: float) -> TextReader | None:
+    """Return a text reader (``photoplug.hooks.protocols.TextReader``: OCR) for
+    ``photoplug index --text``, or None. ``read(path)`` gives a photo's lines of text; a
+    photo that takes more than ``time_limit`` seconds, or crashes the engine, comes back
+    failed with the reason. Its ``identity`` is recorded with every photo's text: photos
+    read by another identity are read again."""
 
 
 @hookspec

@@ -93,12 +93,44 @@ class SearchResult:
     location: str
     host_ref: dict[str, Any] = field(default_factory=dict)
     time: float | None = None
+    match: str | None = None  # "good" or "weak", once judged against the vocabulary
+    margin: float | None = None  # nats above (or below) the photo's best other description
+    probability: float | None = None  # a sigmoid model's own p(the query fits)
+    taken: str | None = None  # capture date (ISO), when asked to sort by it
+    similar: list[SearchResult] = field(default_factory=list)  # near-identical, folded in
+    text: str | None = None  # the line of text in the photo that matched the query
+    text_spans: tuple[tuple[int, int], ...] = ()  # [start, end) of the matched words in it
 
     def as_json(self, rank: int) -> dict[str, Any]:
-        """The JSON of ``search --json``; ``time`` only for a video."""
-        out = {"rank": rank, "path": str(self.path), "score": round(float(self.score), 6),
-               "id": self.id, "location": self.location, "host_ref": self.host_ref}
-        return out if self.time is None else {**out, "time": round(self.time, 3)}
+        """The JSON of ``search --json``: ``time`` only for a video, the judgement and
+        the near-identical photos folded into this one when there are."""
+        out: dict[str, Any] = {"rank": rank, "path": str(self.path),
+                               "score": round(float(self.score), 6), "id": self.id,
+                               "location": self.location, "host_ref": self.host_ref}
+        if self.time is not None:
+            out["time"] = round(self.time, 3)
+        if self.match is not None:
+            out["match"] = self.match
+            out["margin_nats"] = None if self.margin is None else round(self.margin, 3)
+        if self.probability is not None:
+            out["probability"] = round(self.probability, 4)
+        if self.taken is not None:
+            out["taken"] = self.taken
+        if self.text is not None:  # a match of the words in the photo
+            out["text"] = self.text
+            out["text_spans"] = [list(span) for span in self.text_spans]
+        if self.similar:
+            out["similar"] = [s.as_json(rank) for s in self.similar]
+        return out
+
+
+@dataclass(frozen=True)
+class PhotoText:
+    """What a text reader (OCR) found in one photo: its lines of text, in reading order
+    (none: no text), or why it could not be read (``failed``: a crash, a time-out)."""
+
+    lines: tuple[str, ...] = ()
+    failed: str | None = None
 
 
 @dataclass

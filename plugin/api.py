@@ -25,6 +25,8 @@ from photoplug.model.lazy_engine import LazyEngine
 from photoplug.model.text_export import load_text_tower
 from photoplug.model.spec import ModelIdentity, ModelSpec, file_digest, find_checkpoint
 
+TEXT_TIME_LIMIT = 30.0  # s a photo may take the text reader before it is skipped
+
 
 class Photoplug:
     """One index file and the model options the user gave (None: what the index recorded)."""
@@ -150,10 +152,11 @@ class Photoplug:
 
     # -- index and search -----------------------------------------------------------
 
-    def index(self, library: Library, progress: Any = None, cluster: Any = None) -> Any:
+    def index(self, library: Library, progress: Any = None, cluster: Any = None,
+              text: bool = False, text_progress: Any = None) -> Any:
         """Index ``library``, here or with ``cluster`` (``photoplug.cluster.ClusterOptions``)
         on a Ray cluster; a missing root is an error unless it was indexed before (then its
-        photos are kept, marked offline)."""
+        photos are kept, marked offline). ``text``: then read the text in its photos."""
         if not library.available() and not self.is_indexed(library):
             raise LocationError(f"{library.uri} does not exist (or is not mounted)")
         engine = self.index_engine(library.uri)
@@ -167,12 +170,29 @@ class Photoplug:
         if hasattr(engine, "text_tower"):
             engine.text_tower()  # saved now (if not yet), so searches start without torch
         self._warm_vectors(library.uri, engine)
+        if text and report.online:
+            report.text = self.read_text(library, engine, text_progress)
         return report
+
+    def read_text(self, library: Library, engine: Any, progress: Any = None) -> Any:
+        """Read the text in ``library``'s photos not read yet (``photoplug_read_text``'s
+        reader; the CLIP gate chooses which): a ``TextReport``."""
+        from photoplug.text.indexing import read_texts
+        reader = self.pm.hook.photoplug_read_text(time_limit=TEXT_TIME_LIMIT)
+        if reader is None:
+            raise PhotoplugError("no installed plugin reads text in photos")
+        try:
+            with self.store.writer():
+                return read_texts(self.store, self.store.location_id(library.uri),
+                                  self.model_id(engine), engine.identity.dim, reader,
+                                  lambda texts: self.text_vectors(engine, texts), progress)
+        finally:
+            reader.close()
 
     def _warm_vectors(self, uri: str, engine: Any) -> None:
         """Write the search matrix caches a next search will want: this location's and,
         when every location shares this model, the all-locations one."""
-        model_id = self._model_id(engine)
+        model_id = self.model_id(engine)
         scopes = [[uri]]
         if self.store.identities_of(self.store.uris()) == {engine.identity}:
             scopes.append(self.store.uris())
@@ -186,9 +206,11 @@ class Photoplug:
         return locations or self.store.uris()
 
     def search(self, query: Query, locations: list[str] | None = None, top: int = 10,
-               only: Mapping[str, Collection[str]] | None = None) -> list[SearchResult]:
+               only: Mapping[str, Collection[str]] | None = None, text: str = "auto"
+               ) -> list[SearchResult]:
         """Best ``top`` results for ``query`` (all indexed locations when none are given);
-        ``only`` restricts a location to these stable ids (host filters)."""
+        ``only`` restricts a location to these stable ids (host filters); ``text``: match
+        the words in photos too ("auto"), alone ("only") or not ("off")."""
         if top < 1:
             raise PhotoplugError("--top must be 1 or more")
         uris = self.search_scope(locations)
@@ -201,13 +223,26 @@ class Photoplug:
                                  f"`photoplug index LOCATION --model {engine.spec.name}` first")
         has_rerankers = bool(self.pm.hook.photoplug_rerank.get_hookimpls())
         pool = max(top * 2, top + 20) if has_rerankers else top
-        results = self.pm.hook.photoplug_search(query=query, store=self.store, engine=engine,
-                                                locations=uris, top=pool, only=only)
+        results = [] if text == "only" else self.pm.hook.photoplug_search(
+            query=query, store=self.store, engine=engine, locations=uris, top=pool, only=only)
+        results = self._with_text(engine, query, uris, results, pool, only, text)
         return apply_rerankers(self.pm, query, results)[:top]
+
+    def _with_text(self, engine: Any, query: Query, uris: list[str],
+                   results: list[SearchResult], pool: int,
+                   only: Mapping[str, Collection[str]] | None, text: str
+                   ) -> list[SearchResult]:
+        """The step that merges the photos whose text matches into the ranked list
+        (``photoplug.text.merge``): CLIP's list untouched when none does."""
+        from photoplug.text.merge import MODES, with_text
+        if text not in MODES:
+            raise PhotoplugError(f"text must be one of {', '.join(MODES)}")
+        return with_text(self.store, engine, query, uris, results, pool, only, text)
 
     # -- vectors for albums and tags ---------------------------------------------------
 
-    def _model_id(self, engine: Any) -> int:
+    def model_id(self, engine: Any) -> int:
+        """The index's id of ``engine``'s model (recorded on first use)."""
         ident = engine.identity
         return self.store.model_id(ident.name, ident.pretrained, ident.weights_hash, ident.dim)
 
@@ -218,7 +253,7 @@ class Photoplug:
         location_id = self.store.location_id(library.uri)
         if location_id is None:
             raise PhotoplugError(f"{library.uri} is not indexed: run `photoplug index` first")
-        matrix, rows = self.store.matrix([location_id], self._model_id(engine))
+        matrix, rows = self.store.matrix([location_id], self.model_id(engine))
         return engine, matrix, rows
 
     def encoders(self, engine: Any) -> Any:
@@ -229,7 +264,7 @@ class Photoplug:
 
     def text_vectors(self, engine: Any, texts: list[str]) -> np.ndarray:
         """Text embeddings, cached in the index per model: a re-sync encodes nothing."""
-        model_id = self._model_id(engine)
+        model_id = self.model_id(engine)
         unique = list(dict.fromkeys(texts))
         cached = self.store.text_vectors(model_id, unique, engine.identity.dim)
         missing = [t for t in unique if t not in cached]

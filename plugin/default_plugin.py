@@ -1,4 +1,5 @@
-"""The built-in CLIP plugin: the open_clip model backend, indexing and exact search.
+"""The built-in CLIP plugin: the open_clip model backend, indexing and exact search, and
+reading the text in photos (rapidocr).
 
 Registered through the ``photoplug`` entry-point group like any third-party plugin;
 its implementations are ``trylast`` so a plugin can take over any of them.
@@ -30,3 +31,9 @@ def photoplug_search(query: Query, store: Any, engine: Any, locations: list[str]
                      only: Mapping[str, Collection[str]] | None) -> list[SearchResult]:
     from photoplug.search import search
     return search(query, store, engine, locations, top, only)
+
+
+@hookimpl(trylast=True)
+def photoplug_read_text(time_limit: float) -> Any:
+    from photoplug.text.reader import RapidReader
+    return RapidReader(time_limit=time_limit)

@@ -50,8 +50,22 @@ def parse_query(main: str, add: Sequence[str] = (), subtract: Sequence[str] = ()
     return Query(tuple(terms))
 
 
+_LAST: list[tuple[Any, Query, np.ndarray]] = []  # the last words-only query's vector
+
+
 def query_vector(query: Query, engine: Engine) -> np.ndarray:
-    """The normalised combined embedding of all terms."""
+    """The normalised combined embedding of all terms (the last query of words alone is
+    remembered: the text-in-photos step asks for it again)."""
+    if any(t.is_image for t in query.terms):
+        return _query_vector(query, engine)
+    if _LAST and _LAST[0][0] is engine and _LAST[0][1] == query:
+        return _LAST[0][2]
+    vector = _query_vector(query, engine)
+    _LAST[:] = [(engine, query, vector)]
+    return vector
+
+
+def _query_vector(query: Query, engine: Engine) -> np.ndarray:
     texts = [t for t in query.terms if not t.is_image]
     images = [t for t in query.terms if t.is_image]
     parts: list[tuple[float, np.ndarray]] = []

@@ -27,7 +27,9 @@ def test_text_query_finds_red_circles_first(indexed: Cli, shapes: Path) -> None:
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)
     first = results[0]
-    assert set(first) == {"rank", "path", "score", "id", "location", "host_ref"}
+    assert set(first) == {"rank", "path", "score", "id", "location", "host_ref", "match",
+                          "margin_nats"}
+    assert first["match"] in ("good", "weak") and isinstance(first["margin_nats"], float)
     assert Path(first["path"]).is_absolute() and Path(first["path"]).exists()
     assert first["location"] == f"folder:{shapes}"
     assert first["id"] == Path(first["path"]).name

@@ -28,6 +28,7 @@ import numpy as np
 
 from photoplug.albums.definitions import AlbumDef
 from photoplug.media.decode import Unreadable, decode
+from photoplug.media.video import frames, is_video
 from photoplug.errors import PhotoplugError
 from photoplug.albums.vocabulary import Concept
 from photoplug.albums.zero_shot import (GENERIC_PROMPTS, MIN_PROBABILITY, TOLERANCE_NATS,
@@ -45,7 +46,6 @@ class Encoders:
     texts: Callable[[list[str]], np.ndarray]
     images: Callable[[Sequence[Path]], np.ndarray]
     logit_scale: float
-
     logit_bias: float | None = None  # a sigmoid model's: its own probabilities count too
 
     def probability(self, cosine: np.ndarray) -> np.ndarray | None:
@@ -54,13 +54,16 @@ class Encoders:
             return None
         return probability(cosine, self.logit_scale, self.logit_bias)
 
+
 def engine_encoders(engine: Any, texts: Callable[[list[str]], np.ndarray]) -> Encoders:
-    """Encoders over an engine (images decoded as indexing does) and a text cache."""
+    """Encoders over an engine (photos decoded as indexing does, a video as the mean of
+    its frames) and a text cache."""
     def images(paths: Sequence[Path]) -> np.ndarray:
-        decoded = []
+        out = []
         for path in paths:
             try:
-                decoded.append(decode(path.read_bytes(), path, engine.image_size))
+                shown = [image for _, image in frames(path, engine.image_size)] \
+                    if is_video(path) else [decode(path.read_bytes(), path, engine.image_size)]
             except (Unreadable, OSError) as exc:
                 raise PhotoplugError(f"example {path}: {exc}") from None
             mean = engine.encode_images(shown).mean(axis=0)
@@ -81,10 +84,10 @@ class Reason:
     rival: str | None = None  # the best description that was not the album's
     rival_score: float | None = None
     near: int | None = None  # the row of the photo it is most like, for the "like" ones
+    probability: float | None = None  # a sigmoid model's own p(the description fits)
 
     def as_json(self, logit_scale: float) -> dict[str, Any]:
         out: dict[str, Any] = {"how": self.how}
-    probability: float | None = None  # a sigmoid model's own p(the description fits)
         if self.score is not None:
             out["score"] = round(self.score, 6)
         if self.won_by is not None:
@@ -93,22 +96,22 @@ class Reason:
             out["rival"] = self.rival
             out["rival_score"] = round(self.rival_score, 6)
             out["margin_nats"] = round((self.score - self.rival_score) * logit_scale, 3)
+        if self.probability is not None:
+            out["probability"] = round(self.probability, 4)
         return out
 
     def text(self, logit_scale: float) -> str:
-        if self.probability is not None:
-            out["probability"] = round(self.probability, 4)
         if self.score is None:
             return self.how
         line = f"{self.score:.3f} {self.won_by!r}"
         if self.rival is not None and self.rival_score is not None:
             margin = (self.score - self.rival_score) * logit_scale
             line += f", best rival {self.rival!r} {self.rival_score:.3f} ({margin:+.2f} nats)"
+        if self.probability is not None:
+            line += f", p {self.probability:.2f}"
         return line if self.how in ("prompt", "threshold") else f"{self.how}: {line}"
 
 
-        if self.probability is not None:
-            line += f", p {self.probability:.2f}"
 @dataclass(frozen=True)
 class AlbumCorrections:
     """What the user did to one album since photoplug last wrote it (rows of the matrix)."""
@@ -124,11 +127,11 @@ class AlbumResult:
     rule: str  # the cut, in words
     reasons: dict[int, Reason] = field(default_factory=dict)
     kept_out: dict[int, Reason] = field(default_factory=dict)  # row -> why it stays out
+    margins: np.ndarray | None = None  # per row: best prompt - best rival, in cosine
+    probabilities: np.ndarray | None = None  # per row, a sigmoid model's p(best prompt)
 
 
 def _bare(text: str) -> str:
-    margins: np.ndarray | None = None  # per row: best prompt - best rival, in cosine
-    probabilities: np.ndarray | None = None  # per row, a sigmoid model's p(best prompt)
     """A prompt without its framing: "A photo of a dog." -> "dog"."""
     bare = text.lower().strip().rstrip(".!").strip()
     changed = True
@@ -173,6 +176,7 @@ class _Setup:
         self.scores = self.pool.score(matrix, encoders.logit_scale)
         self.concepts = concepts
         self.logit_scale = encoders.logit_scale
+        self.encoders = encoders
 
     def described(self, example: np.ndarray) -> list[int]:
         """The columns that describe an example image best (generic prompts aside)."""
@@ -183,12 +187,12 @@ class _Setup:
     def rule(self, album: AlbumDef, own: int) -> str:
         if album.threshold is not None:
             return f"fixed threshold: cosine >= {album.threshold}"
+        sigmoid = "" if self.encoders.logit_bias is None else \
+            f", and the model's own probability at least {MIN_PROBABILITY}"
         return (f"its best prompt within {TOLERANCE_NATS} nats of the best of "
                 f"{len(self.pool) - own} other descriptions ({len(self.concepts)} vocabulary "
                 f"concepts, other albums, {len(GENERIC_PROMPTS)} generic prompts){sigmoid}; "
                 f"logit scale {self.logit_scale:.1f}, so {self.scores.tolerance:.4f} cosine")
-        sigmoid = "" if self.encoders.logit_bias is None else \
-            f", and the model's own probability at least {MIN_PROBABILITY}"
 
 
 def _concept_columns(pool: Pool, concept: Concept, vectors: Mapping[str, np.ndarray]
@@ -244,13 +248,13 @@ def _text_members(album: AlbumDef, own: set[int], setup: _Setup, matrix: np.ndar
         keep = best.score >= album.threshold
     else:
         keep = best.score >= rival.score - setup.scores.tolerance
+    likely = setup.encoders.probability(best.score)
+    if likely is not None and album.threshold is None:
+        keep &= likely >= MIN_PROBABILITY
     if album.negative:
         negative = matrix @ np.stack([setup.vectors[p] for p in album.negative]).T
         keep &= best.score > negative.max(axis=1)
     rows = np.flatnonzero(keep)
-    likely = setup.encoders.probability(best.score)
-    if likely is not None and album.threshold is None:
-        keep &= likely >= MIN_PROBABILITY
     rows = rows[np.argsort(-best.score[rows], kind="stable")]
     how = "threshold" if album.threshold is not None else "prompt"
     reasons = {int(r): Reason(how, float(best.score[r]), labels[best.column[r]],
@@ -378,13 +382,13 @@ def auto_tags(concepts: Sequence[Concept], matrix: np.ndarray, encoders: Encoder
     concept_scores = np.maximum.reduceat(scores.values[:, flat], starts, axis=1)
     strength = concept_scores - best[:, None]  # <= 0; 0 for the best description
     strength[strength < -scores.tolerance] = -np.inf
+    likely = encoders.probability(concept_scores)
+    if likely is not None:
+        strength[likely < MIN_PROBABILITY] = -np.inf
     for j, concept in enumerate(concepts):
         rows = (taken_off or {}).get(concept.keyword)
         if rows:
             strength[sorted(rows), j] = -np.inf
-    likely = encoders.probability(concept_scores)
-    if likely is not None:
-        strength[likely < MIN_PROBABILITY] = -np.inf
     k = min(max_per_photo, len(concepts))
     top = np.argpartition(-strength, k - 1, axis=1)[:, :k]
     top_strength = np.take_along_axis(strength, top, axis=1)
@@ -396,13 +400,14 @@ def auto_tags(concepts: Sequence[Concept], matrix: np.ndarray, encoders: Encoder
     keywords = [[concepts[j].keyword for j in row] for row in chosen]
     reasons = None
     if explain:
-        reasons = [_tag_reasons(scores, pool, concepts, columns, row, picks)
+        reasons = [_tag_reasons(scores, pool, concepts, columns, row, picks, encoders)
                    for row, picks in enumerate(chosen)]
     return TagResult(keywords, rule, reasons)
 
 
 def _tag_reasons(scores: Scores, pool: Pool, concepts: Sequence[Concept],
-                 columns: list[list[int]], row: int, picks: list[int]) -> dict[str, Reason]:
+                 columns: list[list[int]], row: int, picks: list[int], encoders: Encoders
+                 ) -> dict[str, Reason]:
     out = {}
     values = scores.values[row]
     for j in picks:
@@ -410,10 +415,10 @@ def _tag_reasons(scores: Scores, pool: Pool, concepts: Sequence[Concept],
         won = own[int(np.argmax(values[own]))]
         others = np.delete(np.arange(len(values)), own)
         rival = int(others[np.argmax(values[others])]) if len(others) else -1
+        likely = encoders.probability(values[won])
         out[concepts[j].keyword] = Reason(
             "prompt", float(values[won]), pool.labels[won],
             pool.labels[rival] if rival >= 0 else None,
             float(values[rival]) if rival >= 0 else None,
             probability=None if likely is None else float(likely))
     return out
-        likely = encoders.probability(values[won])

@@ -113,14 +113,18 @@ def progress_bar() -> tuple[Callable[[int, int], None], Callable[[], None]]:
     return update, close
 
 
-def run_index(app: Any, location: str, cluster: Any = None, **options: Any) -> Any:
+def run_index(app: Any, location: str, cluster: Any = None, text: bool = False,
+              **options: Any) -> Any:
     library = app.open(location, **options)
     update, close = progress_bar()
     try:
-        report = app.index(library, progress=update, cluster=cluster)
+    text_update, text_close = progress_bar("text")
+        report = app.index(library, progress=update, cluster=cluster, text=text,
+                           text_progress=text_update)
     finally:
         close()
     note(report.summary())
+        text_close()
     for root in (library.offline_roots() if isinstance(library, PartlyOffline) else []):
         note(f"album root not mounted, its photos kept offline: {root}")
     return library, report

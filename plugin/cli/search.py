@@ -12,7 +12,10 @@ from photoplug.errors import PhotoplugError
 from photoplug.hooks import SearchResult
 from photoplug.hooks.protocols import Filterable
 from photoplug.cli.options import (COLOR_LABELS, PICK_LABELS, common_options, host_options, note,
-                                   printable, report, run_index)
+                                   printable, report, run_index, vocabulary_options)
+
+
+SORTS = ("score", "date", "date-asc")  # photoplug.results.present.by_date for the dates
 
 
 class _SearchCommand(click.Command):
@@ -30,6 +33,16 @@ class _SearchCommand(click.Command):
 @click.option("--add", "-a", multiple=True, metavar="Q", help="Add a query (also: + Q).")
 @click.option("--subtract", "-s", multiple=True, metavar="Q",
               help="Subtract a query (also: - Q).")
+@click.option("--good-only", is_flag=True,
+              help="Only the good matches: those the query describes about as well as "
+                   "anything in the vocabulary does.")
+@click.option("--sort", type=click.Choice(SORTS), default="score", show_default=True,
+              help="Order the good matches by score, or by capture date (date: newest "
+                   "first; date-asc: oldest first).")
+@click.option("--all-frames", is_flag=True,
+              help="List near-identical photos (bursts, re-saves) one by one instead of "
+                   "folding them into the best of them.")
+@vocabulary_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, best first.")
 @click.option("--paths", is_flag=True, help="One absolute path per line.")
 @click.option("--null", "-0", "null", is_flag=True, help="With --paths: end paths with NUL.")
@@ -49,6 +62,10 @@ class _SearchCommand(click.Command):
 @click.option("--save-album", metavar="NAME",
               help="Make the results the album NAME in their host.")
 @click.option("--dry-run", is_flag=True, help="With --add-keyword/--save-album: show what would change.")
+@click.option("--text-only", "text", flag_value="only",
+              help="Only photos whose text (read by `index --text`) matches the words.")
+@click.option("--no-text", "text", flag_value="off",
+              help="Only by what photos look like: ignore the text in them.")
 @host_options
 @click.option("--sidecars", is_flag=True,
               help="digiKam: also write the keywords into the photos' XMP sidecars.")
@@ -59,7 +76,8 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
            color_label: str | None, pick_label: str | None, since: str | None,
            until: str | None, keywords: tuple[str, ...], save_album: str | None,
            dry_run: bool, host: dict[str, Any], sidecars: bool,
-           html_file: str | None) -> None:
+           html_file: str | None, good_only: bool, sort: str, all_frames: bool,
+           concepts: list[Any], text: str | None) -> None:
     """Search for QUERY (text, or an image file) in LOCATION, or everywhere indexed.
 
     Weight a query with a prefix, e.g. `2:beach`; combine with `+ Q` and `- Q`.
@@ -93,10 +111,22 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
     if scope:
         app.search_engine(scope)
     loaded = time.perf_counter()
-    results = app.search(parsed, locations, top, only=only)
-    note(f"{len(results)} results in {(time.perf_counter() - loaded) * 1000:.0f} ms "
+    results = app.search(parsed, locations, top, only=only, text=text or "auto")
+    searched = time.perf_counter()
+    from photoplug.results.present import present
+    results = present(app, parsed, results, concepts, sort, fold=not all_frames)
+    good = sum(r.match == "good" for r in results)
+    if good_only:
+        results = results[:good]
+    note(f"{good} good matches of {len(results)} results in "
+         f"{(searched - loaded) * 1000:.0f} ms, judged in "
+         f"{(time.perf_counter() - searched) * 1000:.0f} ms "
          f"(model loaded in {(loaded - started) * 1000:.0f} ms)")
+    undated = sum(r.match == "good" and r.taken is None for r in results)
+    if sort != "score" and undated:
+        note(f"{undated} good matches have no date: listed last")
     _print_results(results, as_json, paths, null)
+    results = [s for r in results for s in (r, *r.similar)]
     if html_file:
         from photoplug.web.contact_sheet import contact_sheet
         Path(html_file).write_text(contact_sheet(query, results), encoding="utf-8")
@@ -117,9 +147,15 @@ def _print_results(results: list[SearchResult], as_json: bool, paths: bool, null
     else:
         from photoplug.media.video import clock
         for i, r in enumerate(results, 1):
+            if r.match != "good" and (i == 1 or results[i - 2].match == "good"):
+                click.echo(f"      ---- {'no good match' if i == 1 else f'{i - 1} good'}; "
+                           f"weaker matches below ----")
             at = "" if r.time is None else f"  (at {clock(r.time)})"
-            click.echo(f"{i:>4}  {r.score:6.3f}  {printable(str(r.path))}{at}")
-
+            more = f"  (+{len(r.similar)} similar)" if r.similar else ""
+            when = f"  {r.taken[:10]}" if r.taken else ""
+            click.echo(f"{i:>4}  {r.score:6.3f}  {printable(str(r.path))}{at}{more}{when}")
+            if r.text is not None:
+                click.echo(f"              text: {_marked(r.text, r.text_spans)}")
 
 
 def _write_back(app: Any, results: list[SearchResult], tags: tuple[str, ...],
@@ -133,3 +169,12 @@ def _write_back(app: Any, results: list[SearchResult], tags: tuple[str, ...],
         writeback = WriteBack(app, app.open(uri, **options), dry_run)
         report(writeback.write(albums={album: ids} if album else None,
                                 explicit={word: ids for word in tags}))
+
+
+def _marked(line: str, spans: Any) -> str:
+    """The matched line, its matched words in bold (on a terminal)."""
+    out, at = [], 0
+    for start, end in spans:
+        out += [printable(line[at:start]), click.style(printable(line[start:end]), bold=True)]
+        at = end
+    return "".join(out + [printable(line[at:])])

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from photoplug.cli.options import common_options, indexed_library, note
+from photoplug.cli.options import common_options, indexed_library, note, vocabulary_options
 
 
 @click.command()
@@ -24,9 +24,11 @@ from photoplug.cli.options import common_options, indexed_library, note
               help="Port (default: a free one).")
 @click.option("--albums", "albums_file", type=click.Path(dir_okay=False),
               help="Album definitions to list (default: the file `albums init` wrote).")
+@vocabulary_options
 @common_options
 def serve(app: Any, locations: tuple[str, ...], host: str, allow_hosts: tuple[str, ...],
-          token: str | None, port: int, albums_file: str | None) -> None:
+          token: str | None, port: int, albums_file: str | None,
+          concepts: list[Any]) -> None:
     """A search page with thumbnails (and a JSON API) for LOCATIONS, on this machine only
     unless --host says otherwise."""
     import uvicorn
@@ -39,7 +41,7 @@ def serve(app: Any, locations: tuple[str, ...], host: str, allow_hosts: tuple[st
     sock = listen(host, port)
     access = Access.create(host, sock.getsockname()[1], allow_hosts, token)
     web = create_app(app, libraries, access,
-                     Path(albums_file).expanduser() if albums_file else None)
+                     Path(albums_file).expanduser() if albums_file else None, concepts)
     click.echo("\n".join(access.urls()))
     if not is_loopback(host):
         note("anyone on your network with this URL can search and view these photos")

@@ -20,7 +20,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Container, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Container, Iterator
 
 import numpy as np
 
@@ -60,6 +60,7 @@ class IndexReport:
     frames: int = 0  # the videos' frames encoded
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    text: Any = None  # with --text: the text reader's ``TextReport``
 
     @property
     def rate(self) -> float:
@@ -76,7 +77,8 @@ class IndexReport:
                 f"moved, {self.deleted} deleted, {self.unchanged} unchanged, {model_change}"
                 f"{len(self.skipped)} skipped, {self.offline} offline; {self.encoded} encoded"
                 + (f" ({self.videos} videos, {self.frames} frames)" if self.videos else "")
-                + f" in {self.seconds:.1f} s ({self.rate:.1f} photos/s)")
+                + f" in {self.seconds:.1f} s ({self.rate:.1f} photos/s)"
+                + (f"; {self.text.summary()}" if self.text else ""))
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from photoplug.errors import IndexFileError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE models (
@@ -85,6 +85,33 @@ MIGRATIONS: dict[int, str] = {
     BEGIN UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;
     """ for op in ("INSERT", "UPDATE", "DELETE")) + """
     UPDATE photos SET mtime = -1 WHERE status = 'skipped';
+    """,
+    # text in photos (OCR), keyed by content hash like the vectors: what the reader
+    # ``engine`` found (``state``: text, none, gated, failed), ``sample`` marks photos read
+    # to measure the gate. ``tokens`` is the text with each CJK character spaced apart, so
+    # FTS5 (accents folded) finds a Chinese word inside a longer run.
+    6: """
+    CREATE TABLE texts (
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        engine TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('text', 'none', 'gated', 'failed')),
+        sample INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        text TEXT NOT NULL DEFAULT '',
+        tokens TEXT NOT NULL DEFAULT ''
+    );
+    CREATE VIRTUAL TABLE texts_fts USING fts5(tokens, content='texts', content_rowid='id',
+                                             tokenize='unicode61 remove_diacritics 2');
+    CREATE TRIGGER texts_ai AFTER INSERT ON texts BEGIN
+        INSERT INTO texts_fts(rowid, tokens) VALUES (new.id, new.tokens); END;
+    CREATE TRIGGER texts_ad AFTER DELETE ON texts BEGIN
+        INSERT INTO texts_fts(texts_fts, rowid, tokens) VALUES ('delete', old.id, old.tokens);
+    END;
+    CREATE TRIGGER texts_au AFTER UPDATE ON texts BEGIN
+        INSERT INTO texts_fts(texts_fts, rowid, tokens) VALUES ('delete', old.id, old.tokens);
+        INSERT INTO texts_fts(rowid, tokens) VALUES (new.id, new.tokens);
+    END;
     """,
 }
 

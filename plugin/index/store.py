@@ -245,7 +245,7 @@ class IndexStore:
 
     @staticmethod
     def _drop_orphans(db: sqlite3.Connection) -> None:
-        for table in ("embeddings", "frames"):
+        for table in ("embeddings", "frames", "texts"):
             db.execute(f"DELETE FROM {table} WHERE hash NOT IN "
                        f"(SELECT hash FROM photos WHERE hash IS NOT NULL)")
 
@@ -255,6 +255,21 @@ class IndexStore:
                               "p.location_id WHERE l.uri=? AND p.stable_id=? AND "
                               "p.status='ok'", (uri, stable_id)).fetchone()
         return row[0] if row else None
+
+    def embeddings_of(self, keys: Sequence[tuple[str, str]], model_id: int) -> np.ndarray:
+        """The normalised stored vector (a video's: its frames' mean) of each (location,
+        stable id), in order; a zero row for one not embedded."""
+        dim = self.db.execute("SELECT dim FROM models WHERE id=?", (model_id,)).fetchone()[0]
+        out = np.zeros((len(keys), dim), np.float32)
+        for n, (uri, sid) in enumerate(keys):
+            row = self.db.execute(
+                "SELECT e.vector FROM photos p JOIN locations l ON l.id = p.location_id "
+                "JOIN embeddings e ON e.model_id=? AND e.hash=p.hash WHERE l.uri=? AND "
+                "p.stable_id=?", (model_id, uri, sid)).fetchone()
+            if row:
+                vector = np.frombuffer(row[0], np.float16).astype(np.float32)
+                out[n] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        return out
 
     def text_vectors(self, model_id: int, texts: list[str], dim: int) -> dict[str, np.ndarray]:
         """Cached text embeddings of this model (prompts and vocabularies)."""

@@ -31,7 +31,8 @@ from photoplug.errors import PhotoplugError
 from photoplug.hooks.protocols import roots_of
 from photoplug.hooks import Library, LocationError, Query, QueryTerm, SearchResult
 from photoplug.media.thumbnails import thumbnail
-from photoplug.albums.vocabulary import vocabulary
+from photoplug.albums.vocabulary import Concept, system_language, vocabulary
+from photoplug.results.present import present
 from photoplug.web.security import Access, Guard, content_security_policy
 from photoplug.albums.workflows import sync_albums
 
@@ -42,10 +43,12 @@ MAX_TOP = 1000
 class Server:
     """What the routes share: the API object, the served libraries, one lock."""
 
-    def __init__(self, app: Any, libraries: list[Library], albums_file: Path | None) -> None:
+    def __init__(self, app: Any, libraries: list[Library], albums_file: Path | None,
+                 concepts: list[Concept]) -> None:
         self.app = app
         self.libraries = {lib.uri: lib for lib in libraries}
         self.albums_file = albums_file
+        self.concepts = concepts  # what photos may show: good matches are judged against it
         self.lock = threading.Lock()  # one model and one SQLite connection: one at a time
         self.allowed = {lib.uri: [Path(os.path.realpath(r)) for r in roots_of(lib)]
                         for lib in libraries}
@@ -56,8 +59,11 @@ class Server:
         n = list(self.libraries).index(r.location)
         quoted = _url_id(r.id)
         at = "" if r.time is None else f"?t={r.time:g}"
-        return {**r.as_json(rank), "thumb": f"/thumb/{n}/{quoted}{at}",
-                "photo": f"/photo/{n}/{quoted}"}
+        out = {**r.as_json(rank), "thumb": f"/thumb/{n}/{quoted}{at}",
+               "photo": f"/photo/{n}/{quoted}"}
+        if r.similar:
+            out["similar"] = [self.item(rank, s) for s in r.similar]
+        return out
 
     def served_path(self, n: int, stable_id: str) -> Path | None:
         """The file for (location number, id), if the index has it and it lies inside."""
@@ -122,6 +128,24 @@ def seconds(params: QueryParams) -> float | None:
     return float(text)
 
 
+def text_mode(params: QueryParams) -> str:
+    """The ``text`` parameter: match the words in photos too (auto), alone (only) or not
+    (off); checked."""
+    mode = params.get("text") or "auto"
+    if mode not in ("auto", "only", "off"):
+        raise BadRequest("text must be auto (words and looks), only (words in photos) or "
+                         "off (looks alone)")
+    return mode
+
+
+def sort_of(params: QueryParams) -> str:
+    """``sort``: score (the default), date (newest first) or date-asc."""
+    sort = params.get("sort") or "score"
+    if sort not in ("score", "date", "date-asc"):
+        raise BadRequest(f"sort must be score, date or date-asc, not {sort[:40]!r}")
+    return sort
+
+
 def search_filters(params: QueryParams) -> dict[str, Any]:
     """The host filters asked for (album, tags, rating, since, until), checked."""
     tags, rating = params.get("tags"), params.get("rating")
@@ -135,9 +159,13 @@ def search_filters(params: QueryParams) -> dict[str, Any]:
 
 
 def create_app(app: Any, libraries: list[Library], access: Access,
-               albums_file: Path | None = None) -> Starlette:
-    """The page, its API and the files, behind ``access`` (Host check, token, headers)."""
-    server = Server(app, libraries, albums_file)
+               albums_file: Path | None = None,
+               concepts: list[Concept] | None = None) -> Starlette:
+    """The page, its API and the files, behind ``access`` (Host check, token, headers);
+    results are judged against ``concepts`` (default: the built-in vocabulary in the
+    system's language)."""
+    server = Server(app, libraries, albums_file,
+                    concepts if concepts is not None else vocabulary([], False, system_language()))
     page_html = PAGE.read_text(encoding="utf-8")
 
     async def page(request: Request) -> Response:
@@ -170,7 +198,10 @@ def create_app(app: Any, libraries: list[Library], access: Access,
             filters = search_filters(params)
             with server.lock:
                 only = {uri: server.libraries[uri].select(**filters)} if filters else None
-                results = server.app.search(query, [uri], top, only=only)
+                results = server.app.search(query, [uri], top, only=only,
+                                            text=text_mode(params))
+                results = present(server.app, query, results, server.concepts,
+                                  sort_of(params), fold=True)
         except (BadRequest, PhotoplugError, LocationError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse([server.item(i, r) for i, r in enumerate(results, 1)])
@@ -181,7 +212,7 @@ def create_app(app: Any, libraries: list[Library], access: Access,
             return JSONResponse([])
         out = []
         try:
-            definitions, concepts = load_albums(path), vocabulary([], only_mine=False)
+            definitions, concepts = load_albums(path), server.concepts
             with server.lock:
                 for uri, library in server.libraries.items():
                     sync = sync_albums(server.app, library, definitions, concepts, True)

@@ -6,7 +6,8 @@ a Host header other than its own name. So every request must name, with the exac
 an address the server listens on (an IP literal is checked against the address the
 connection arrived at), ``localhost``, or a name the user allowed. When the page is
 shared beyond loopback a token is required too, as Jupyter does: given once in the URL,
-then kept in an HttpOnly, SameSite=Strict cookie.
+then kept in an HttpOnly, SameSite=Strict cookie; the redirect that sets it drops the
+token from the address and keeps the rest (the page keeps its search there).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 from typing import Iterable
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -132,7 +134,10 @@ class Access:
             return _refuse(request, "this page needs its token: open the URL that photoplug "
                                     "serve printed (it ends in ?token=...)")
         if request.url.path == "/" and "token" in request.query_params:
-            entered = RedirectResponse("/", status_code=303)
+            # the page's own state (a search) stays in the address; the token never does
+            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            entered = RedirectResponse("/" + (f"?{urlencode(rest)}" if rest else ""),
+                                       status_code=303)
             entered.set_cookie(self.cookie, self.token, httponly=True, samesite="strict")
             return entered
         return None
