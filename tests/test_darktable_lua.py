@@ -15,7 +15,7 @@ from darktable_fixtures import (Darktable, darktable, lua_string, made_by_darkta
                                 needs_darktable, rows, tagged)
 from photoplug.adapters.darktable.db import tag_name
 from photoplug.adapters.darktable.lua_module import REQUIRE, install, uninstall
-from test_albums import TOY_ALBUMS
+from test_albums import TOY_ALBUMS, toy_vocabulary
 
 Made = tuple[Darktable, Path, dict[int, str]]
 PHOTOPLUG = str(Path(sys.executable).with_name("photoplug"))
@@ -60,40 +60,77 @@ def test_install_once_and_uninstall_exactly(tmp_path: Path, cli: Cli) -> None:
 
 def installed(darktable: Darktable, toy_cli: Cli) -> dict[str, str]:
     """The module installed into ``darktable``'s config folder and its library indexed
-    with toy-clip; the environment photoplug needs inside darktable."""
+    with toy-clip; the environment photoplug needs inside darktable (a vocabulary of the
+    words toy-clip knows, for telling good matches from weak ones)."""
     install(darktable.configdir)
     toy_cli("index", darktable.location)
-    return {"PHOTOPLUG_INDEX": str(toy_cli.index)}
+    vocabulary = darktable.root / "toy-vocabulary.txt"
+    vocabulary.write_text(toy_vocabulary())
+    return {"PHOTOPLUG_INDEX": str(toy_cli.index), "PHOTOPLUG_VOCABULARY": str(vocabulary),
+            "PHOTOPLUG_ONLY_MINE": "1"}
 
 
 @needs_darktable
-def test_the_module_searches_inside_darktable(toy_cli: Cli, darktable: Darktable,
-                                              made_by_darktable: Made) -> None:
+def test_the_module_shows_the_good_matches_inside_darktable(
+        toy_cli: Cli, darktable: Darktable, made_by_darktable: Made) -> None:
     env = installed(darktable, toy_cli)
     green = min(ids_of(made_by_darktable, "green circle"))
     out = darktable.run(f"""local dt = require "darktable"
 local pp = require "photoplug"
-dt.preferences.write("photoplug", "top", "integer", 2)
 local found = pp.search("a photo of a red circle")
-local first = pp.message
+local first, ranked = pp.message, dt.gui.libs.photoplug ~= nil
+local best = dt.gui.selection()[1]
+local listed = {{}}
+for _, r in ipairs(pp.ranked) do listed[#listed + 1] = r.path:match("[^/]+$") end
+local cat = pp.search("a photo of a cat")
+local cat_message, after_cat = pp.message, dt.gui.libs.collect.filter()[1].data
 local like = pp.more_like_this(dt.database.get_image({green}))
-return table.concat({{tostring(dt.gui.libs.photoplug ~= nil), tostring(found), first,
+return table.concat({{tostring(ranked), tostring(found), first, best.filename,
+                      table.concat(listed, ","), tostring(cat), cat_message, after_cat,
                       tostring(like), pp.message, dt.gui.libs.collect.filter()[1].data}}, "\\n")
 """, env=env)
-    shown, found, first, like, message, collection = out.split("\n")
+    (shown, found, first, best, listed, cat, cat_message, after_cat, like, message,
+     collection) = out.split("\n")
+    red_circles = ids_of(made_by_darktable, "red circle")
     assert shown == "true", "the module is in the lighttable"
-    assert (found, first) == ("2", "2 photos: photoplug|search|a photo of a red circle")
-    assert tagged(darktable, "photoplug|search|a photo of a red circle") == \
-        ids_of(made_by_darktable, "red circle")
+    assert found == "2" and first.startswith("2 good matches (best 0.")
+    assert first.endswith("): photoplug|search|a photo of a red circle")
+    assert tagged(darktable, "photoplug|search|a photo of a red circle") == red_circles
+    assert best.startswith("red_circle_"), "the best match is selected"
+    assert [n.rsplit("_", 1)[0] for n in listed.split(",")] == ["red_circle"] * 2
+    assert (cat, cat_message) == ("0", "no good match for a photo of a cat: the collection "
+                                       "is unchanged")
+    assert after_cat == "photoplug|search|a photo of a red circle", "the collection stays"
+    assert not tagged(darktable, "photoplug|search|a photo of a cat")
     (filename,), = rows(darktable.library, "SELECT filename FROM images WHERE id = ?", green)
     name = f"photoplug|search|like {filename}"
-    assert (like, message) == ("2", f"2 photos: {name}")
+    assert like == "2" and message.endswith(f": {name}")
     assert tagged(darktable, name) == ids_of(made_by_darktable, "green circle")
     assert collection == name  # the lighttable shows it
 
     toy_cli("undo", darktable.location, model=False)  # the module's tags are photoplug's
     assert [n for (n,) in rows(darktable.data, "SELECT name FROM tags WHERE name LIKE "
                                                "'photoplug|%'")] == ["photoplug|tags|mine"]
+
+
+@needs_darktable
+def test_weaker_matches_extend_the_collection_still_ranked(
+        toy_cli: Cli, darktable: Darktable, made_by_darktable: Made) -> None:
+    env = installed(darktable, toy_cli)
+    out = darktable.run("""local dt = require "darktable"
+local pp = require "photoplug"
+dt.preferences.write("photoplug", "weaker", "bool", true)
+dt.preferences.write("photoplug", "top", "integer", 5)
+local found = pp.search("a photo of a red circle")
+local matches = {}
+for _, r in ipairs(pp.ranked) do matches[#matches + 1] = r.match end
+return table.concat({tostring(found), pp.message, table.concat(matches, ",")}, "\\n")
+""", env=env)
+    found, message, matches = out.split("\n")
+    assert found == "5" and message.startswith("2 good matches, 3 weaker (best 0.")
+    assert matches == "good,good,weak,weak,weak"
+    assert ids_of(made_by_darktable, "red circle") < \
+        tagged(darktable, "photoplug|search|a photo of a red circle")
 
 
 @needs_darktable
@@ -132,7 +169,8 @@ return table.concat({{first, tostring(members), pp.message, refused}}, "\\n")
     assert tagged(darktable, "photoplug|albums|direct") == set()
 
     sync = ["albums", "sync", darktable.location, "--json"]
-    home = {"XDG_CONFIG_HOME": str(darktable.home / ".config")}
+    home = {"XDG_CONFIG_HOME": str(darktable.home / ".config"),  # and the same vocabulary
+            **{k: v for k, v in env.items() if k.startswith("PHOTOPLUG_")}}
     check = toy_cli(*sync, "--dry-run", model=False, env=home)
     assert "nothing to change" in check.stderr  # the ledger knows what darktable wrote
     assert "red things: 1 photos you took out stay out" in check.stderr
@@ -172,14 +210,44 @@ return table.concat({{first, failed, pp.message}}, "\\n")
     first, failed, missing = out.split("\n")
     location = f"darktable:{darktable.library}"
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert calls[:2] == [["index", location],
-                         ["search", "--json", "--top", "50", "--", nasty, location]]
-    assert calls[3] == ["search", "--json", "--top", "50", "--", "--help", location]
+    search = ["search", "--json", "--all-frames", "--top", "50", "--good-only", "--"]
+    assert calls[:2] == [["index", location], [*search, nasty, location]]
+    assert calls[3] == [*search, "--help", location]
     assert not list(tmp_path.glob("pwned*"))
-    tag = tag_name("search", nasty)  # "|" and the line break replaced, cut to 255 bytes
-    assert len(tag.encode()) <= 255 and tag.endswith("…") and "\n" not in tag
-    assert first == f"0 photos: {tag}"
-    assert [n for (n,) in rows(darktable.data, "SELECT name FROM tags WHERE name = ?", tag)]
+    one_line = nasty.replace("\n", " ")
+    assert first == f"no good match for {one_line}: the collection is unchanged"
+    tag = tag_name("search", nasty)  # no good match: no tag made
+    assert not rows(darktable.data, "SELECT name FROM tags WHERE name = ?", tag)
     assert failed == "the index is on holiday"
     assert missing == "/nonexistent/photoplug not found: set its path in preferences > " \
                       "lua options"
+
+
+@needs_darktable
+def test_a_library_of_500_drawings_keeps_the_same_answers(toy_cli: Cli, tmp_path: Path
+                                                           ) -> None:
+    """darktable imports 504 drawings (28 of each of toy-clip's 18 classes); the module's
+    search still holds the red circles, and next to nothing else."""
+    from conftest import CLASSES, draw_photo
+    pictures = tmp_path / "pictures"
+    for n, (colour, shape) in enumerate(CLASSES):
+        for k in range(28):
+            draw_photo(pictures / f"{colour}_{shape}_{k:02}.jpg", colour, shape,
+                       seed=9000 + 100 * n + k, size=(128, 96))
+    big = Darktable(tmp_path / "darktable")
+    files = sorted(pictures.iterdir())
+    for start in range(0, len(files), 126):  # darktable imports one file at a time
+        paths = ", ".join(lua_string(str(p)) for p in files[start:start + 126])
+        assert big.run(f"""local dt = require "darktable"
+for _, path in ipairs({{{paths}}}) do dt.database.import(path) end
+return #dt.database""") == str(min(start + 126, len(files))), big.log
+    env = installed(big, toy_cli)
+    found = big.run("""local dt = require "darktable"
+local pp = require "photoplug"
+return tostring(pp.search("a photo of a red circle")) .. "\\n" .. pp.message""", env=env)
+    count, message = found.split("\n")
+    names = dict(rows(big.library, "SELECT id, filename FROM images"))
+    shown = {names[i] for i in tagged(big, "photoplug|search|a photo of a red circle")}
+    red = {name for name in shown if name.startswith("red_circle_")}
+    assert len(red) >= 0.95 * 28 and len(red) >= 0.95 * len(shown), (len(red), len(shown))
+    assert int(count) == len(shown) and message.startswith(f"{count} good matches")

@@ -3,10 +3,16 @@
   Installed by `photoplug darktable install` (which adds `require "photoplug"` to luarc).
   A lighttable module with a query box ("beach at sunset"), "more like this" for the
   selected photo and "sync smart albums". It runs the photoplug command line on this
-  library (darktable:LIBRARY), attaches the results as the tag photoplug|search|QUERY
-  (or the album tags photoplug|albums|NAME) through darktable's own API, and shows that
-  tag as the collection. Preferences (lua options): the photoplug executable, and how
-  many results a search keeps.
+  library (darktable:LIBRARY), attaches the good matches (photoplug's per-photo rule: the
+  query describes the photo about as well as anything in the vocabulary does) as the tag
+  photoplug|search|QUERY (or the album tags photoplug|albums|NAME) through darktable's
+  own API, and shows that tag as the collection; with no good match the collection stays
+  as it was. darktable 4.2's Lua API cannot order a collection by a value of photoplug's
+  (no image field it may write sorts the lighttable without touching the user's own
+  metadata), so the lighttable keeps the user's sort, and the module lists the matches
+  best first and selects the best one. Preferences (lua options): the photoplug
+  executable, how many results a search keeps at most, and whether weaker matches are
+  shown too.
 
   Every argument reaches the shell quoted: strict single quotes on Linux and macOS; on
   Windows double quotes, refusing text with a quote or a percent sign (cmd.exe cannot
@@ -34,7 +40,10 @@ end
 dt.preferences.register(MODULE, "executable", "string", _("photoplug: executable"),
   _("the photoplug command (its full path where it is not on the PATH)"), DEFAULT_EXECUTABLE)
 dt.preferences.register(MODULE, "top", "integer", _("photoplug: results per search"),
-  _("how many photos a search keeps, best first"), 50, 1, 1000)
+  _("how many photos a search keeps at most, best first"), 50, 1, 1000)
+dt.preferences.register(MODULE, "weaker", "bool", _("photoplug: show weaker matches too"),
+  _("also keep the photos past the line of good matches, still best first"), false)
+local RANKED = 10 -- matches the module lists by name, best first
 
 -- JSON (photoplug's --json output and handoff file) -----------------------------------
 
@@ -316,21 +325,53 @@ local function job(title, fn)
   return ok and result
 end
 
+local function ranked_list(results)
+  local lines = {}
+  for i, result in ipairs(results) do
+    if i > RANKED then
+      lines[#lines + 1] = string.format(_("… and %d more"), #results - RANKED)
+      break
+    end
+    lines[#lines + 1] = string.format("%d. %.2f %s", i, result.score,
+                                      (result.path or ""):match("[^/\\]+$") or "")
+  end
+  return table.concat(lines, "\n")
+end
+
 local function search_tag(library, location, query, name)
   local indexed, why = photoplug({"index", location})
   if not indexed then return say(why, true) end
   local top = tostring(dt.preferences.read(MODULE, "top", "integer"))
+  local weaker = dt.preferences.read(MODULE, "weaker", "bool")
+  local args = {"search", "--json", "--all-frames", "--top", top}
+  if not weaker then args[#args + 1] = "--good-only" end
+  for _i, arg in ipairs({"--", query, location}) do args[#args + 1] = arg end
   local out
-  out, why = photoplug({"search", "--json", "--top", top, "--", query, location})
+  out, why = photoplug(args)
   if not out then return say(why, true) end
   local results, bad = decode_json(out)
   if not results then return say(_("unreadable answer from photoplug: ") .. bad, true) end
+  M.ranked = results
+  if widgets.ranked then widgets.ranked.label = ranked_list(results) end
+  local good = 0
+  for _i, result in ipairs(results) do
+    if result.match == "good" then good = good + 1 end
+  end
+  if #results == 0 or (good == 0 and not weaker) then
+    say(string.format(_("no good match for %s: the collection is unchanged"),
+                      (query:gsub("%c", " "))))
+    return 0
+  end
   local ids = {}
   for _i, result in ipairs(results) do ids[#ids + 1] = tonumber(result.id) end
   local count = tag_exactly(library, name, ids)
   if not count then return say(_("cannot record photoplug's tags beside the library"), true) end
   show_tag(name)
-  say(string.format(_("%d photos: %s"), count, name))
+  local best = dt.database.get_image(ids[1])
+  if best then dt.gui.selection({best}) end
+  local shown = weaker and string.format(_(", %d weaker"), #results - good) or ""
+  say(string.format(_("%d good matches%s (best %.2f): %s"), good, shown, results[1].score,
+                    name))
   return count
 end
 
@@ -407,6 +448,12 @@ widgets.query = dt.new_widget("entry") {
   editable = true,
 }
 widgets.status = dt.new_widget("label") {label = ""}
+widgets.ranked = dt.new_widget("label") {label = "", halign = "start"}
+widgets.weaker = dt.new_widget("check_button") {
+  label = _("show weaker matches too"),
+  value = dt.preferences.read(MODULE, "weaker", "bool"),
+  clicked_callback = function(self) dt.preferences.write(MODULE, "weaker", "bool", self.value) end,
+}
 
 local function install_module()
   if M.installed then return end
@@ -417,10 +464,12 @@ local function install_module()
       widgets.query,
       dt.new_widget("button") {
         label = _("search"),
-        tooltip = _("tag the best matches photoplug|search|… and show them"),
+        tooltip = _("tag the good matches photoplug|search|… and show them"),
         clicked_callback = function() M.search(widgets.query.text) end,
       },
+      widgets.weaker,
       widgets.status,
+      widgets.ranked,
       dt.new_widget("button") {
         label = _("more like this"),
         tooltip = _("photos that look like the selected one"),
