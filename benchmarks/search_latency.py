@@ -130,7 +130,7 @@ def main() -> None:
         for size in args.sizes:
             uri, centres = fill(app, size, rng)
             location_id = app.store.location_id(uri)
-            model_id = app._model_id(engine)
+            model_id = app.model_id(engine)
             q = lambda i: parse_query(QUERIES[i % 8])  # noqa: E731
             app.search(q(0), [uri], 10)  # builds the cache file
             warm = timed(lambda i: app.search(q(i), [uri], 10), args.repeat)

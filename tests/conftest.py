@@ -1,12 +1,19 @@
-"""Shared fixtures: models as open_clip ``local-dir:`` folders, drawn photos, a CLI runner."""
+"""Shared fixtures: models as open_clip ``local-dir:`` folders, drawn photos, a CLI runner;
+subprocesses with code run at their start (no network, a pause at a known point); waiting
+for a state with a timeout that fails loudly; and CI's required tools, whose skips fail."""
 from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import textwrap
+import time
+from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -128,3 +135,163 @@ def cli(tmp_path: Path, tiny_model: str) -> Cli:
 @pytest.fixture
 def toy_cli(tmp_path: Path, toy_model: str) -> Cli:
     return Cli(tmp_path / "index.sqlite3", toy_model)
+
+
+# -- subprocesses with code run at their start ------------------------------------------
+
+def at_startup(folder: Path, code: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment variables under which a Python subprocess (``photoplug`` included) runs
+    ``code`` before anything else: a ``sitecustomize`` module in ``folder``, put first on
+    PYTHONPATH (``env``'s, else this process's)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(textwrap.dedent(code))
+    before = (env if env is not None else os.environ).get("PYTHONPATH")
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), before]))}
+
+
+NO_NETWORK = """
+    # The network is off: every IP connection and name lookup fails at once.
+    import errno, socket
+
+    def _refuse(*args, **kwargs):
+        raise OSError(errno.ENETUNREACH, "the network is off in this test")
+
+    _connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            _refuse()
+        return _connect(self, address)
+
+    def connect_ex(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            return errno.ENETUNREACH
+        return _connect_ex(self, address)
+
+    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+    socket.create_connection = _refuse
+    socket.getaddrinfo = lambda *a, **k: (_ for _ in ()).throw(
+        socket.gaierror(socket.EAI_NONAME, "the network is off in this test"))
+"""
+
+
+def offline_env(folder: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """A subprocess without a network: Hugging Face's offline switch, and sockets that
+    cannot connect (whatever the switch is overridden by)."""
+    return {"HF_HUB_OFFLINE": "1", **at_startup(folder, NO_NETWORK, env)}
+
+
+def pause_after_rows(folder: Path, rows: int, signal_file: Path,
+                     env: dict[str, str] | None = None) -> dict[str, str]:
+    """A ``photoplug index`` subprocess that, once a batch has brought it to ``rows`` photos
+    stored (committed), writes ``signal_file`` and stops there until it is killed: it is
+    then surely mid-run, however fast the machine."""
+    return at_startup(folder, f"""
+        import time
+        from pathlib import Path
+        from photoplug.index import indexer
+
+        _write = indexer.Run.write
+
+        def write(self, *args, **kwargs):
+            _write(self, *args, **kwargs)
+            if self.done >= {rows}:
+                ready = Path({str(signal_file)!r})
+                ready.with_name(ready.name + ".tmp").write_text(str(self.done))
+                ready.with_name(ready.name + ".tmp").replace(ready)  # whole, at once
+                while True:
+                    time.sleep(3600)
+
+        indexer.Run.write = write
+    """, env)
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 120,
+             interval: float = 0.05) -> None:
+    """Wait until ``condition()`` is true; fail loudly, naming ``what``, after ``timeout``
+    seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+# -- CI: a skip of something CI installs is a failure ---------------------------------
+
+REQUIRE_VARIABLE = "PHOTOPLUG_CI_REQUIRE"  # e.g. darktable,xvfb,chromium,ray,exiftool,ipv6
+
+
+@lru_cache(maxsize=1)
+def has_ipv6_loopback() -> bool:
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+        return True
+    except OSError:
+        return False
+
+
+def required_tools() -> list[str]:
+    """The tools named in PHOTOPLUG_CI_REQUIRE; IPv6 only where this machine has an IPv6
+    loopback (a container may have none, and CI cannot install one)."""
+    tools = [t.strip().lower() for t in os.environ.get(REQUIRE_VARIABLE, "").split(",")]
+    return [t for t in tools if t and (t != "ipv6" or has_ipv6_loopback())]
+
+
+def skip_reason(report: pytest.BaseReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr or "")
+
+
+def required_but_skipped(report: pytest.BaseReport) -> str | None:
+    """The failure text when ``report`` is a skip whose reason names a required tool."""
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return None
+    reason = skip_reason(report).removeprefix("Skipped: ")
+    named = [t for t in required_tools()
+             if re.search(rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])", reason, re.I)]
+    if not named:
+        return None
+    return (f"skipped, but {REQUIRE_VARIABLE} requires {', '.join(named)} here "
+            f"(CI installs it): {reason}")
+
+
+def _fail_required_skip(report: pytest.BaseReport) -> None:
+    message = required_but_skipped(report)
+    if message is not None:
+        report.outcome = "failed"
+        report.longrepr = message
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    _fail_required_skip(outcome.get_result())
+
+
+_REQUIRED_MODULE_SKIPS: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """A module skipped as a whole (``pytest.importorskip`` of ray) is checked too: a
+    collection error would stop the whole run, so it stays a skip here and fails the run
+    at its end (see ``pytest_sessionfinish``)."""
+    outcome = yield
+    message = required_but_skipped(outcome.get_result())
+    if message is not None:
+        _REQUIRED_MODULE_SKIPS.append(f"{collector.nodeid}: {message}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _REQUIRED_MODULE_SKIPS:
+        terminalreporter.section("required tools skipped", red=True, bold=True)
+        for line in _REQUIRED_MODULE_SKIPS:
+            terminalreporter.line(f"FAILED {line}", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _REQUIRED_MODULE_SKIPS and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

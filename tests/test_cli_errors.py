@@ -1,11 +1,13 @@
 """Bad command-line input gets one clear line and a non-zero exit, never a traceback."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import Cli, draw_photo
+from conftest import Cli, draw_photo, offline_env
 
 
 def one_line_error(result, *words: str) -> None:
@@ -37,12 +39,40 @@ def test_bad_arguments(cli: Cli, photos: Path, tmp_path: Path) -> None:
                    "local-dir")
 
 
-def test_missing_weights_name_the_command_that_fixes_it(cli: Cli, photos: Path) -> None:
-    result = cli("search", "beach", str(photos), model=False, check=False,
-                 env={"HOME": str(photos.parent)})  # an empty open_clip cache
-    one_line_error(result, "photoplug models download ViT-B-32 --pretrained openai")
-    download = cli("models", "download", "ViT-B-32", model=False, check=False,
-                   env={"HOME": str(photos.parent)})
+def test_the_network_is_off_in_these_subprocesses(cli: Cli, tmp_path: Path) -> None:
+    """What the next test relies on: no connection and no name lookup gets through."""
+    probe = ("import socket\n"
+             "for attempt in (lambda: socket.create_connection(('huggingface.co', 443), 3),\n"
+             "                lambda: socket.getaddrinfo('huggingface.co', 443),\n"
+             "                lambda: socket.socket().connect(('127.0.0.1', 9))):\n"
+             "    try:\n"
+             "        attempt()\n"
+             "    except OSError:\n"
+             "        continue\n"
+             "    raise SystemExit('a connection got through')\n"
+             "print('off')")
+    env = {**cli.env, **offline_env(tmp_path / "offline", cli.env)}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert (result.returncode, result.stdout) == (0, "off\n"), result.stderr
+    assert env["HF_HUB_OFFLINE"] == "1"
+
+
+@pytest.mark.parametrize("hub_offline", [True, False],
+                         ids=["HF_HUB_OFFLINE=1", "download tried, no network"])
+def test_missing_weights_name_the_command_that_fixes_it(cli: Cli, photos: Path, tmp_path: Path,
+                                                        hub_offline: bool) -> None:
+    """Without the weights and without a network (explicitly: sockets cannot connect,
+    whatever this machine can reach), the error says how to get them."""
+    home = tmp_path / "home"  # empty open_clip and Hugging Face caches
+    env = {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
+           "HF_HOME": str(home / ".cache" / "huggingface"),
+           **offline_env(tmp_path / "offline", cli.env)}
+    if not hub_offline:
+        env["HF_HUB_OFFLINE"] = "0"  # photoplug tries to download, and cannot connect
+    result = cli("search", "beach", str(photos), model=False, check=False, env=env)
+    one_line_error(result, "photoplug models download ViT-B-32-SigLIP2-256 --pretrained webli")
+    download = cli("models", "download", "ViT-B-32", model=False, check=False, env=env)
     one_line_error(download, "network")
 
 

@@ -4,10 +4,14 @@ The Lua module in darktable's lighttable is in test_darktable_lua.py.
 """
 from __future__ import annotations
 
+import queue
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import IO
 
 import psutil
 import pytest
@@ -27,7 +31,9 @@ Made = tuple[Darktable, Path, dict[int, str]]
 
 
 def ids_of(made: Made, *classes: str) -> set[int]:
-    return {i for i, cls in made[2].items() if cls in classes}
+    found = {i for i, cls in made[2].items() if cls in classes}
+    assert found, f"darktable's library has no {classes}"  # never two empty sets compared
+    return found
 
 
 def dumps(darktable: Darktable) -> tuple[list[str], list[str]]:
@@ -37,6 +43,47 @@ def dumps(darktable: Darktable) -> tuple[list[str], list[str]]:
 def photoplug_tags(darktable: Darktable) -> list[str]:
     return [n for (n,) in rows(darktable.data, "SELECT name FROM tags WHERE name LIKE "
                                                "'photoplug|%' ORDER BY name")]
+
+
+def written_versions(made: Made) -> tuple[int, int]:
+    """The library and data.db versions this darktable writes: those of the library it made
+    (untouched: tests change copies of it)."""
+    darktable = made[0]
+    (library,), (data,) = (rows(db, "SELECT value FROM db_info WHERE key = 'version'")
+                           for db in (darktable.library, darktable.data))
+    return int(library[0]), int(data[0])
+
+
+class Lines:
+    """A pipe's lines as they come (read by a thread): wait for one, with a timeout."""
+
+    def __init__(self, pipe: IO[str]) -> None:
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, args=(pipe,), daemon=True).start()
+
+    def _pump(self, pipe: IO[str]) -> None:
+        for line in pipe:
+            self.queue.put(line)
+        self.queue.put(None)
+
+
+def next_line_with(lines: Lines, word: str, timeout: float) -> str:
+    """The next line holding ``word``; fails loudly when none comes within ``timeout``
+    seconds or the pipe ends first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no line with {word!r} within {timeout:g} s; so far:\n"
+                                 f"{''.join(lines.seen)}") from None
+        if line is None:
+            raise AssertionError(f"the output ended with no line with {word!r}:\n"
+                                 f"{''.join(lines.seen)}")
+        lines.seen.append(line)
+        if word in line:
+            return line
 
 
 def test_scan_lists_darktables_images_read_only(darktable: Darktable, made_by_darktable: Made
@@ -132,7 +179,8 @@ def test_write_idempotent_reversible(darktable: Darktable, made_by_darktable: Ma
     assert not (darktable.configdir / ".photoplug").exists()
 
 
-def test_bad_libraries_get_one_line(toy_cli: Cli, darktable: Darktable, tmp_path: Path) -> None:
+def test_bad_libraries_get_one_line(toy_cli: Cli, darktable: Darktable, made_by_darktable: Made,
+                                    tmp_path: Path) -> None:
     def error(location: str, *args: str) -> str:
         result = toy_cli(*args, location, check=False, model=False)
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
@@ -152,7 +200,10 @@ def test_bad_libraries_get_one_line(toy_cli: Cli, darktable: Darktable, tmp_path
     assert "version 29; photoplug reads versions 30 and newer" in error(darktable.location,
                                                                          "index")
     rows(darktable.library, "UPDATE db_info SET value = '99' WHERE key = 'version'")
-    toy_cli("index", darktable.location)  # read and searched
+    assert toy_cli.json("index", darktable.location)["new"] == 12  # read...
+    found = toy_cli.json("search", "a photo of a red circle", darktable.location, "--top", "2",
+                         model=False)  # ...and searched
+    assert {int(r["id"]) for r in found} == ids_of(made_by_darktable, "red circle")
     before = dumps(darktable)
     message = error(darktable.location, "undo")
     assert "version 99 (data.db 9), newer than photoplug knows" in message
@@ -209,15 +260,19 @@ def test_a_running_darktable_blocks_writes_until_it_closes(toy_cli: Cli, darktab
                                    "a photo", darktable.location, "--save-album", "x", "--wait"],
                                   stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                   env=toy_cli.env)
-        for line in writer.stderr:
-            if "waiting" in line:
-                assert line == f"darktable (pid {running.pid}) has {darktable.library} open: " \
-                               f"waiting for it to close…\n"
-                break
-        assert dumps(darktable) == before
-        running.kill()  # darktable quits (a crash leaves its lock: that counts as closed)
-        running.wait()
-        assert writer.wait(timeout=120) == 0, writer.stderr.read()
+        try:
+            said = Lines(writer.stderr)
+            waiting = next_line_with(said, "waiting", timeout=120)
+            assert waiting == f"darktable (pid {running.pid}) has {darktable.library} open: " \
+                              f"waiting for it to close…\n"
+            assert writer.poll() is None and dumps(darktable) == before
+            running.kill()  # darktable quits (a crash leaves its lock: that counts as closed)
+            running.wait()
+            assert writer.wait(timeout=120) == 0, "".join(said.seen)
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+            writer.wait()
     finally:
         for proc in (other, running):
             proc.kill()
@@ -236,9 +291,11 @@ def test_index_search_write_undo_from_the_cli(toy_cli: Cli, darktable: Darktable
     assert results[0]["location"] == f"darktable:{darktable.library}"
     assert results[0]["host_ref"]["imgid"] == int(results[0]["id"])
     assert len(list(darktable.configdir.glob("*.db.photoplug-backup-*"))) == 2  # one command
-    assert tagged(darktable, "photoplug|albums|reds") == tagged(darktable, "photoplug|tags|red")
+    assert tagged(darktable, "photoplug|albums|reds") == \
+        tagged(darktable, "photoplug|tags|red") == ids_of(made_by_darktable, "red circle")
     status = toy_cli("status", location, model=False).stdout
-    assert "darktable library version 37 (data.db 9)" in status
+    library_version, data_version = written_versions(made_by_darktable)
+    assert f"darktable library version {library_version} (data.db {data_version})" in status
     toy_cli("undo", location, model=False)
     assert dumps(darktable) == original
 

@@ -27,6 +27,17 @@ SHAPES = [("red", "circle"), ("blue", "square"), ("green", "triangle"), ("yellow
           ("purple", "square"), ("orange", "triangle")]
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own user cache (exported towers, the runtime measured fastest), here
+    and in its subprocesses: what one test measures or chooses (``choose``) is never what
+    a later one finds, whatever the order. Autouse: in place before ``toy_cli`` copies the
+    environment."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
 def add_photos(folder: Path, count: int, start: int = 0) -> None:
     for n in range(start, start + count):
         colour, shape = SHAPES[n % len(SHAPES)]
@@ -90,6 +101,8 @@ def test_an_index_from_before_backends_were_recorded_keeps_its_vectors(
                    " JOIN models m ON m.pretrained = o.pretrained")
         db.execute("ALTER TABLE embeddings DROP COLUMN backend")
         db.execute("DROP TABLE frames")  # schema 5's (its triggers go with it)
+        db.execute("DROP TABLE texts_fts")  # schema 6's
+        db.execute("DROP TABLE texts")
         db.execute("PRAGMA user_version = 3")
     app = Photoplug(index=index)
     app.store  # opening it migrates it
@@ -102,7 +115,6 @@ def test_an_index_from_before_backends_were_recorded_keeps_its_vectors(
 def test_a_runtime_that_differs_from_torch_is_refused(
         tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch,
         capfd: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(image_tower, "min_cosine", lambda a, b: 0.9999)
     engine = load_engine(ModelSpec.build(tiny_model, None, None), "cpu")
     assert engine.image_backend == "torch" and engine.runtime is None
@@ -116,7 +128,6 @@ def test_a_runtime_that_differs_from_torch_is_refused(
 def test_without_a_runtime_auto_is_torch_and_asking_for_one_says_how(
         tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch,
         capfd: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     for module in (image_tower, image_runtimes):
         monkeypatch.setattr(module, "installed", lambda name: False)
     engine = load_engine(ModelSpec.build(tiny_model, None, None), "cpu")
@@ -129,7 +140,6 @@ def test_without_a_runtime_auto_is_torch_and_asking_for_one_says_how(
 @needs_a_runtime
 def test_the_fastest_runtime_is_measured_once_per_machine(
         tmp_path: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     measured: list[list[str]] = []
     measure = image_tower.ImageTower.measure
 
@@ -165,8 +175,9 @@ def index_in_a_new_process(cli: Cli, *args: str) -> tuple[dict, bool]:
 
 @needs_a_runtime
 @pytest.mark.parametrize("backend", ["auto", *EXPORTED, "int8"])
-def test_index_runs_without_torch_once_exported(toy_cli: Cli, tmp_path: Path,
+def test_index_runs_without_torch_once_exported(toy_cli: Cli, tmp_path: Path, own_cache: Path,
                                                 backend: str) -> None:
+    assert toy_cli.env["XDG_CACHE_HOME"] == str(own_cache)  # its choice stays in this test
     photos = tmp_path / "photos"
     add_photos(photos, 3)
     toy_cli("index", str(photos), "--backend", backend)  # the first run exports

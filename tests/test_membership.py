@@ -137,6 +137,7 @@ def test_explain_names_the_winning_prompt_and_its_best_rival(libraries) -> None:
     result = albums_members([AlbumDef("red circles", ("a photo of a red circle",))], matrix,
                             encoders, TOY)[0]
     assert "nats" in result.rule and "9 vocabulary concepts" in result.rule
+    assert len(result.members) >= 0.95 * labels.count(("red", "circle"))  # each explained
     for row in result.members:
         reason = result.reasons[row]
         assert reason.won_by == "a photo of a red circle"
@@ -187,6 +188,14 @@ def test_examples_bring_their_description(libraries, tmp_path: Path) -> None:
     assert len(result.members) <= 1  # no red in this library
 
 
+def near_duplicate(matrix: np.ndarray, row: int, seed: int) -> np.ndarray:
+    """A photo of the same moment as ``row`` (a burst's next frame): its vector a little
+    off, normalised."""
+    noise = np.random.default_rng(seed).standard_normal(matrix.shape[1])
+    vector = matrix[row] + 0.02 * noise / np.linalg.norm(noise)
+    return (vector / np.linalg.norm(vector)).astype(matrix.dtype)
+
+
 def test_corrections_are_hard_rules_and_examples(libraries) -> None:
     _, encoders, libs = libraries
     matrix, labels = libs["all 18 classes"]
@@ -194,6 +203,13 @@ def test_corrections_are_hard_rules_and_examples(libraries) -> None:
     before = albums_members([album], matrix, encoders, TOY)[0].members
     taken_out = before[0]
     put_in = labels.index(("purple", "square"))
+    # a near duplicate of each: what follows the user's correction is surely there
+    twin_out, twin_in = len(matrix), len(matrix) + 1
+    matrix = np.vstack([matrix, near_duplicate(matrix, taken_out, 1),
+                        near_duplicate(matrix, put_in, 2)])
+    labels = [*labels, labels[taken_out], labels[put_in]]
+    before = albums_members([album], matrix, encoders, TOY)[0].members
+    assert taken_out in before and twin_out in before and put_in not in before
     result = albums_members([album], matrix, encoders, TOY, {"red circles": AlbumCorrections(
         frozenset([taken_out]), frozenset([put_in]))})[0]
     assert taken_out not in result.members and put_in in result.members
@@ -201,9 +217,12 @@ def test_corrections_are_hard_rules_and_examples(libraries) -> None:
     assert result.kept_out[taken_out].how == "taken out by you"
     # a red circle leaves with the one taken out only if that one is its nearest
     left = set(before) - set(result.members) - {taken_out}
+    assert twin_out in left
     assert all(result.kept_out[row].near == taken_out for row in left)
     assert len(left) <= 0.2 * len(before)
-    for row in set(result.members) - set(before) - {put_in}:  # pulled in: its nearest photo
+    pulled_in = set(result.members) - set(before) - {put_in}
+    assert twin_in in pulled_in
+    for row in pulled_in:  # pulled in: its nearest photo
         assert result.reasons[row].near == put_in and labels[row] == ("purple", "square")
 
 

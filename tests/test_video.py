@@ -265,7 +265,7 @@ def test_an_index_from_before_videos_keeps_working(tmp_path: Path, tiny_model: s
     tried again, once, by the next run."""
     from photo_factory import dng
     from photoplug.api import Photoplug
-    from photoplug.index.schema import MIGRATIONS
+    from photoplug.index.schema import MIGRATIONS, SCHEMA_VERSION
     folder = tmp_path / "p"
     dng(folder / "x.dng", draw("red", "circle", (300, 200), np.random.default_rng(0)))
     draw_photo(folder / "y.jpg", "blue", "square", seed=2, size=(320, 240))
@@ -284,7 +284,7 @@ def test_an_index_from_before_videos_keeps_working(tmp_path: Path, tiny_model: s
     report = app.index(app.open(str(folder)))
     assert report.skipped == [] and report.encoded == 2
     assert (report.new, report.changed) == (1, 1)  # the RAW: decoded again
-    assert app.store.db.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert app.store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_the_page_shows_the_frame_and_plays_from_it(library, tmp_path: Path) -> None:
@@ -304,8 +304,8 @@ def test_the_page_shows_the_frame_and_plays_from_it(library, tmp_path: Path) -> 
         assert shape_colour(Image.open(__import__("io").BytesIO(body))) == "red"
         status, body, _ = get(served.base + item["thumb"].lstrip("/").split("?")[0] + "?t=x")
         assert status == 400 and b"t must be seconds" in body
-        if not Path(CHROMIUM).exists():
-            return
+        if not Path(CHROMIUM).exists():  # the API's part above is checked: say so
+            pytest.skip("Debian's chromium is not installed: the page's part is not checked")
         from playwright.sync_api import sync_playwright
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=[
@@ -346,12 +346,25 @@ def test_one_result_per_video_exact_or_approximate_and_one_row_for_albums(
     exact = app.search(parse_query("a photo of a red circle"), [uri], top=10)
     monkeypatch.setattr(photoplug.search, "APPROXIMATE_ABOVE", 1)
     approximate = app.search(parse_query("a photo of a red circle"), [uri], top=10)
-    assert [(r.id, r.time) for r in approximate] == [(r.id, r.time) for r in exact]
     assert len(exact) == 5 and exact[0].id == "clip.mp4" and 2 <= exact[0].time < 4
+    # the same results, compared as sets with their scores (exact and approximate compute
+    # them differently: float noise may swap near ties), each video once, best first; a
+    # video's time is its best frame's, within the scene (its frames at 2 s and 3 s show
+    # the same drawing: either is right)
+    assert len(approximate) == len({r.id for r in approximate}) == 5
+    assert {r.id for r in approximate} == {r.id for r in exact}  # all 5: top is 10
+    by_id = {r.id: r for r in exact}
+    for r in approximate:
+        assert r.score == pytest.approx(by_id[r.id].score, abs=1e-4), (r, by_id[r.id])
+        assert (r.time is None) == (by_id[r.id].time is None), (r, by_id[r.id])
+    scores = [r.score for r in approximate]
+    assert all(a >= b - 1e-4 for a, b in zip(scores, scores[1:])), scores
+    assert approximate[0].id == "clip.mp4" and 2 <= approximate[0].time < 4
+    assert approximate[0].score > approximate[1].score + 1e-2  # no near tie for the top
     _, matrix, members = app.library_vectors(app.open(str(folder)))
     assert len(matrix) == len(members) == 5
     frames_of_clip = app.store.search_matrix([app.store.location_id(uri)],
-                                             app._model_id(app.search_engine([uri])))
+                                             app.model_id(app.search_engine([uri])))
     mat, ids, times = frames_of_clip
     clip = [m[1] for m in members].index("clip.mp4")
     own = np.asarray(mat)[ids == ids[~np.isnan(times)][0]]

@@ -94,7 +94,8 @@ def host_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 
-def progress_bar() -> tuple[Callable[[int, int], None], Callable[[], None]]:
+def progress_bar(what: str | None = None
+                 ) -> tuple[Callable[[int, int], None], Callable[[], None]]:
     """A tqdm bar on stderr (rate and ETA), created once the total is known."""
     from tqdm import tqdm
     state: dict[str, Any] = {}
@@ -102,7 +103,7 @@ def progress_bar() -> tuple[Callable[[int, int], None], Callable[[], None]]:
     def update(done: int, total: int) -> None:
         if "bar" not in state:
             state["bar"] = tqdm(total=total, unit="photo", file=sys.stderr, smoothing=0.1,
-                                disable=None, dynamic_ncols=True)
+                                disable=None, dynamic_ncols=True, desc=what)
         bar = state["bar"]
         bar.update(done - bar.n)
 
@@ -117,14 +118,14 @@ def run_index(app: Any, location: str, cluster: Any = None, text: bool = False,
               **options: Any) -> Any:
     library = app.open(location, **options)
     update, close = progress_bar()
-    try:
     text_update, text_close = progress_bar("text")
+    try:
         report = app.index(library, progress=update, cluster=cluster, text=text,
                            text_progress=text_update)
     finally:
         close()
-    note(report.summary())
         text_close()
+    note(report.summary())
     for root in (library.offline_roots() if isinstance(library, PartlyOffline) else []):
         note(f"album root not mounted, its photos kept offline: {root}")
     return library, report
