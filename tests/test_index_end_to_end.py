@@ -5,10 +5,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from conftest import CLASSES, Cli, draw_photo
+from conftest import CLASSES, Cli, draw_photo, pause_after_rows, wait_for
 from photo_factory import bad_inputs, good_formats, ignored_entries
 
 
@@ -23,27 +22,28 @@ def test_bad_input_killed_run_and_resume(cli: Cli, tmp_path: Path) -> None:
     good = good_formats(photos)
     bad = bad_inputs(photos)
     ignored_entries(photos)
-    for n in range(400):  # enough work that the first run is still encoding when killed
+    for n in range(100):  # more than a batch (32) beyond the bad input
         colour, shape = CLASSES[n % len(CLASSES)]
         draw_photo(photos / "bulk" / f"{n:03}.jpg", colour, shape, seed=n, size=(640, 480))
-    expected = len(good) + len(bad) + 400
+    unread = {"notes.txt": "not a format photoplug reads (.txt)"}  # counted, not read
+    expected = len(good) + len(bad) + len(unread) + 100
 
+    # The first run stops itself once 32 photos are stored (a batch committed), and says
+    # so: it is killed there, mid-run, however fast or slow this machine is.
+    paused = tmp_path / "paused"
     argv = [str(Path(sys.executable).with_name("photoplug")), "index", str(photos),
             "--model", cli.model]
-    first = subprocess.Popen(argv, env=cli.env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and first.poll() is None:
-        if cli.index.exists():
-            try:
-                if len(photo_rows(cli.index)) >= 32:
-                    break
-            except sqlite3.OperationalError:
-                pass
-        time.sleep(0.05)
-    assert first.poll() is None, "the first run finished before it could be killed"
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**cli.env, **pause_after_rows(tmp_path / "pause", 32, paused,
+                                                                cli.env)})
+    try:
+        wait_for(lambda: paused.exists() or first.poll() is not None,
+                 "the first run to store 32 photos", timeout=300)
+        assert first.poll() is None, f"the first run ended ({first.returncode}) unpaused"
+        assert int(paused.read_text()) >= 32
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
     partial = len(photo_rows(cli.index))
     assert 0 < partial < expected
 
@@ -68,7 +68,10 @@ def test_bad_input_killed_run_and_resume(cli: Cli, tmp_path: Path) -> None:
     assert again["unchanged"] == expected and again["encoded"] == 0
 
     shown = cli("status", str(photos), model=False).stdout
-    assert f"{expected - len(bad)} photos searchable" in shown and "bomb.png" in shown
+    for name, why in unread.items():
+        assert status[name] == ("skipped", why)
+    assert f"{expected - len(bad) - len(unread)} photos searchable" in shown
+    assert "bomb.png" in shown and "1 .txt" in shown
 
 
 def test_odd_names_come_back_intact_in_json_and_paths(cli: Cli, tmp_path: Path) -> None:
@@ -76,9 +79,10 @@ def test_odd_names_come_back_intact_in_json_and_paths(cli: Cli, tmp_path: Path) 
     photos.mkdir()
     good_formats(photos)
     cli("index", str(photos))
-    results = cli.json("search", "a photo", str(photos), "--top", "50", model=False)
+    results = cli.json("search", "a photo", str(photos), "--top", "50", "--all-frames",
+                       model=False)
     names = {Path(r["path"]).name for r in results}
     assert {"new\nline.jpg", "-leading-dash.jpg", "ünïcødé 写真.jpg"} <= names
-    raw = cli("search", "a photo", str(photos), "--top", "50", "--paths", "-0",
+    raw = cli("search", "a photo", str(photos), "--top", "50", "--all-frames", "--paths", "-0",
               model=False).stdout
     assert str(photos / "new\nline.jpg") in raw.split("\0")

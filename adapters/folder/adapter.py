@@ -18,13 +18,15 @@ from photoplug.adapters.common.folder_files import (keywords_present, merge, pho
                                                    select_in_folder, walk_files)
 from photoplug.adapters.common.journal import Journal
 from photoplug.adapters.common.sidecars import SidecarKeywords
-from photoplug.media.decode import PHOTO_SUFFIXES
+from photoplug.media.decode import PHOTO_SUFFIXES, not_read
 from photoplug.media.video import VIDEO_SUFFIXES, live_motions
 from photoplug.adapters.common.host_hooks import library_hooks
 from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
                              hookimpl)
 
 STATE_DIR = ".photoplug"
+# files that travel with photos (metadata, edits, camera thumbnails): not counted as unread
+COMPANIONS = frozenset({".xmp", ".aae", ".thm"})
 
 
 class FolderLibrary:
@@ -54,7 +56,8 @@ class FolderLibrary:
     def scan(self) -> Iterator[PhotoRef]:
         """Every photo and video file; symbolic links followed, loops and repeats visited
         once. A ``.MOV`` beside a still of the same name is that Live Photo's motion: the
-        still stands for both."""
+        still stands for both. Any other file (but sidecars) is listed with the reason it
+        is not read, so ``status`` counts it by extension."""
         for _, group in groupby(walk_files(self.root, self._excluded), lambda f: f[0].parent):
             entries = list(group)  # one folder's files
             motions = live_motions(p.name for p, _, problem in entries if not problem)
@@ -64,6 +67,8 @@ class FolderLibrary:
                 elif path.suffix.lower() in PHOTO_SUFFIXES or (
                         path.suffix.lower() in VIDEO_SUFFIXES and path.name not in motions):
                     yield photo_ref(path, rel)
+                elif path.suffix.lower() not in COMPANIONS and path.name not in motions:
+                    yield PhotoRef(rel, path, 0, 0.0, problem=not_read(path))
 
     def roots(self) -> list[Path]:
         """Where this library's files may live (a server serves nothing outside)."""

@@ -24,8 +24,19 @@ try:
 except ImportError:  # pragma: no cover - a declared dependency, but HEIC is then reported
     pillow_heif = None
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif",
-                            ".tif", ".tiff", ".gif", ".bmp"})
+# Pillow's formats that are not pictures to search (stubs that need an outside handler,
+# video, vector metafiles, PostScript documents, IPTC metadata)
+_NOT_STILLS = frozenset({"BUFR", "GRIB", "HDF5", "MPEG", "WMF", "EPS", "IPTC"})
+
+
+def _pillow_suffixes() -> frozenset[str]:
+    """Every extension Pillow and its installed plug-ins (HEIF, AVIF) open as a still."""
+    Image.init()
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items()
+                     if fmt in Image.OPEN and fmt not in _NOT_STILLS) | {".mpo"}
+
+
+IMAGE_SUFFIXES = _pillow_suffixes()
 RAW_SUFFIXES = frozenset({".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srw", ".dng", ".orf",
                           ".rw2", ".raf", ".pef", ".raw", ".3fr", ".erf", ".kdc", ".mrw", ".x3f"})
 PHOTO_SUFFIXES = IMAGE_SUFFIXES | RAW_SUFFIXES
@@ -40,6 +51,15 @@ _RAW_FLIP = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
 # times the model's input side: far enough above it that the model's own resize, not the
 # DCT's coarser filter, shapes the pixels (see tests/test_fidelity.py).
 DRAFT_OVERSAMPLE = 2
+
+
+NOT_READ = "not a format photoplug reads"
+
+
+def not_read(path: Path) -> str:
+    """The reason a file of a format photoplug does not read is skipped, with its
+    extension (``status`` counts them by it)."""
+    return f"{NOT_READ} ({path.suffix.lower() or 'no extension'})"
 
 
 class Unreadable(Exception):
