@@ -11,9 +11,11 @@ import click
 from photoplug import __version__
 from photoplug.cli.albums import albums, tag
 from photoplug.cli.index import index
-from photoplug.cli.manage import forget, models, plugins, status, undo
+from photoplug.cli.manage import forget, plugins, status, undo
+from photoplug.cli.models import models
 from photoplug.cli.search import search
 from photoplug.cli.serve import serve
+from photoplug.cli.watch import watch
 from photoplug.plugin_manager import get_plugin_manager
 
 
@@ -23,6 +25,7 @@ def main() -> None:
     """Find your own photos by what they show (CLIP, offline, on your CPU)."""
 
 
-for _command in (index, search, albums, tag, serve, status, forget, undo, plugins, models):
+for _command in (index, search, albums, tag, serve, status, forget, undo, plugins, models,
+                 watch):
     main.add_command(_command)
 get_plugin_manager().hook.photoplug_commands(cli=main)

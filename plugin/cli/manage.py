@@ -1,4 +1,4 @@
-"""What the index and the installation hold: status, forget, undo, plugins, models."""
+"""What the index and the installation hold: status, forget, undo, plugins."""
 from __future__ import annotations
 
 import json
@@ -8,11 +8,13 @@ from typing import Any
 import click
 
 from photoplug.errors import PhotoplugError
+from photoplug.media.decode import NOT_READ
 from photoplug.hooks import LocationError
 from photoplug.hooks.protocols import Noted
 from photoplug.model.spec import ModelSpec
-from photoplug.cli.options import (common_options, fail, host_options, note, printable,
-                                   report)
+from photoplug.index.text_store import counts as text_counts
+from photoplug.watch.lock import watcher_summary
+from photoplug.cli.options import common_options, host_options, note, printable, report
 
 
 @click.command()
@@ -32,11 +34,14 @@ def status(app: Any, location: str | None, as_json: bool) -> None:
     if as_json:
         for r in rows:
             r["notes"] = _library_notes(app, r["location"])
+            r["not_read"] = _not_read(app, r["id"])
+            r["text"] = text_counts(app.store, r["id"])
             r["skipped_files"] = [{"path": p, "reason": why}
                                   for p, why in app.store.skipped(r["id"])] if location else None
         click.echo(json.dumps({"index": str(app.index_path), "locations": rows}, indent=1))
         return
     click.echo(f"index: {app.index_path}")
+    click.echo(watcher_summary(app.index_path))
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["indexed_at"])) \
             if r["indexed_at"] else "never"
@@ -48,11 +53,29 @@ def status(app: Any, location: str | None, as_json: bool) -> None:
                    + (f" ({r['videos']} of them videos)" if r["videos"] else "")
                    + f", {r['pending']} pending, "
                    f"{r['skipped']} skipped")
+        texts = text_counts(app.store, r["id"])
+        if texts["read"] + texts["gated"] + texts["failed"]:
+            click.echo(f"  text: {texts['read']} photos read, {texts['text']} with text, "
+                       f"{texts['gated']} judged without text, {texts['failed']} failed")
         for line in _library_notes(app, r["location"]):
             click.echo(f"  {line}")
+        unread = _not_read(app, r["id"])
+        if unread:
+            click.echo(f"  {sum(unread.values())} of the skipped are of formats photoplug does "
+                       f"not read: " + ", ".join(f"{n} {ext}" for ext, n in unread.items()))
         if location:
             for path, why in app.store.skipped(r["id"]):
                 click.echo(f"    skipped {printable(path)}: {why}")
+
+
+def _not_read(app: Any, location_id: int) -> dict[str, int]:
+    """Files skipped for their format, counted by extension, most first."""
+    counts: dict[str, int] = {}
+    for _, why in app.store.skipped(location_id):
+        if why.startswith(NOT_READ):
+            ext = why[len(NOT_READ):].strip(" ()")
+            counts[ext] = counts.get(ext, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _library_notes(app: Any, uri: str) -> list[str]:
@@ -86,7 +109,7 @@ def undo(app: Any, location: str, dry_run: bool, host: dict[str, Any]) -> None:
     report(app.undo(app.open(location, **host), dry_run))
 
 
-# -- plugins and models ---------------------------------------------------------------
+# -- plugins --------------------------------------------------------------------------
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
@@ -102,42 +125,3 @@ def plugins(as_json: bool) -> None:
                    f"{', '.join(info.hooks)}")
     click.echo("adapters: " + ", ".join(f"{a.scheme}: ({a.description})"
                                         for a in adapters().values()))
-
-
-@click.group(invoke_without_command=True)
-@click.option("--all", "show_all", is_flag=True, help="Every model open_clip knows.")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def models(ctx: click.Context, show_all: bool, as_json: bool) -> None:
-    """List models and whether their weights are on this machine."""
-    if ctx.invoked_subcommand:
-        return
-    from photoplug.model.catalog import catalog
-    rows = catalog(show_all)
-    if as_json:
-        click.echo(json.dumps(rows, indent=1))
-        return
-    for r in rows:
-        mark = "local " if r["local"] else "      "
-        click.echo(f"{mark}{r['model']:<28} {r['pretrained']:<32} {r['path'] or ''}")
-    if not show_all:
-        note("(--all lists every model open_clip knows; `photoplug models download NAME "
-             "--pretrained TAG` fetches one)")
-
-
-@models.command("download")
-@click.argument("name")
-@click.option("--pretrained", help="The pretrained tag (default for ViT-B-32: openai).")
-def models_download(name: str, pretrained: str | None) -> None:
-    """Fetch a model's weights into open_clip's cache (needs a network)."""
-    from photoplug.errors import WeightsMissing
-    from photoplug.model.spec import ModelSpec, find_checkpoint
-    try:
-        spec = ModelSpec.build(name, pretrained, None)
-        path = find_checkpoint(spec, download=True)
-    except WeightsMissing:
-        fail(f"could not download the weights for {spec.label}: this machine cannot reach "
-             f"Hugging Face or the model's URL; run this command on a machine with a network")
-    except PhotoplugError as exc:
-        fail(str(exc))
-    click.echo(str(path))
