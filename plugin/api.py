@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Collection, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 import numpy as np
 import pluggy
@@ -153,7 +153,8 @@ class Photoplug:
     # -- index and search -----------------------------------------------------------
 
     def index(self, library: Library, progress: Any = None, cluster: Any = None,
-              text: bool = False, text_progress: Any = None) -> Any:
+              text: bool = False, text_progress: Any = None,
+              note: Callable[[str], None] | None = None) -> Any:
         """Index ``library``, here or with ``cluster`` (``photoplug.cluster.ClusterOptions``)
         on a Ray cluster; a missing root is an error unless it was indexed before (then its
         photos are kept, marked offline). ``text``: then read the text in its photos."""
@@ -170,9 +171,26 @@ class Photoplug:
         if hasattr(engine, "text_tower"):
             engine.text_tower()  # saved now (if not yet), so searches start without torch
         self._warm_vectors(library.uri, engine)
+        if report.encoded:
+            self.warm_vocabulary(engine, note)
         if text and report.online:
             report.text = self.read_text(library, engine, text_progress)
         return report
+
+    def warm_vocabulary(self, engine: Any, note: Callable[[str], None] | None = None) -> None:
+        """Encode the built-in vocabulary (the system's language) and the generic prompts
+        once per model, so search can judge good matches at once (and tag, albums sync
+        start warm): ~1,560 prompts, seconds for a small model, a minute or more for a
+        large one on a laptop CPU."""
+        from photoplug.albums.vocabulary import system_language, vocabulary
+        from photoplug.albums.zero_shot import GENERIC_PROMPTS
+        texts = list(dict.fromkeys([p for c in vocabulary([], False, system_language())
+                                    for p in c.prompts] + list(GENERIC_PROMPTS)))
+        cached = self.store.text_vectors(self.model_id(engine), texts, engine.identity.dim)
+        if len(cached) < len(texts) and note:
+            note(f"preparing the vocabulary that tells good matches from weak ones: "
+                 f"{len(texts) - len(cached)} prompts, once for this model")
+        self.text_vectors(engine, texts)
 
     def read_text(self, library: Library, engine: Any, progress: Any = None) -> Any:
         """Read the text in ``library``'s photos not read yet (``photoplug_read_text``'s

@@ -12,21 +12,13 @@ from pathlib import Path
 import pytest
 
 from conftest import offline_env
+from test_cli_errors import one_line_error
 
 
 def photoplug(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(Path(sys.executable).with_name("photoplug")), *args],
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", **env})
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert result.returncode != 0
-    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("photoplug: error:")]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_catalog_entries_name_their_sources() -> None:

@@ -121,7 +121,7 @@ def run_index(app: Any, location: str, cluster: Any = None, text: bool = False,
     text_update, text_close = progress_bar("text")
     try:
         report = app.index(library, progress=update, cluster=cluster, text=text,
-                           text_progress=text_update)
+                           text_progress=text_update, note=note)
     finally:
         close()
         text_close()
@@ -129,7 +129,6 @@ def run_index(app: Any, location: str, cluster: Any = None, text: bool = False,
     for root in (library.offline_roots() if isinstance(library, PartlyOffline) else []):
         note(f"album root not mounted, its photos kept offline: {root}")
     return library, report
-
 
 
 def printable(text: str) -> str:
