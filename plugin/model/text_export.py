@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from photoplug.errors import PhotoplugError
-from photoplug.model.text_tower import (CHECK_TEXTS, HF_FILES, MIN_COSINE, TextTower,
+from photoplug.model.text_tower import (CHECK_TEXTS, HF_FILES, MIN_COSINE, SavedScale, TextTower,
                                         cache_folder, model_logit_bias, model_logit_scale)
 
 FORMAT = 1
@@ -76,7 +76,7 @@ def _short(exc: BaseException) -> str:
     return text[:160]
 
 
-class OnnxTextTower:
+class OnnxTextTower(SavedScale):
     """An exported HF text tower: its tokenizer and an ONNX Runtime session, both opened
     on first use (an index run that never encodes text never pays for them)."""
 
@@ -86,14 +86,6 @@ class OnnxTextTower:
         self._lock = threading.Lock()
         self._tokenizer: Any = None
         self._session: Any = None
-
-    @property
-    def logit_scale(self) -> float:
-        return float(self.config["logit_scale"])
-
-    @property
-    def logit_bias(self) -> float | None:
-        return self.config.get("logit_bias")
 
     @property
     def dim(self) -> int:

@@ -89,15 +89,10 @@ def model_logit_bias(model: Any) -> float | None:
     return float(bias.detach().reshape(-1)[0]) if bias is not None else None
 
 
-class TextTower:
-    """The text half of an open_clip model as numpy arrays, with its tokenizer."""
+class SavedScale:
+    """A saved text tower's record of its model's logit scale and bias (``config``)."""
 
-    def __init__(self, weights: Mapping[str, np.ndarray], config: dict[str, Any],
-                 folder: Path | None = None) -> None:
-        self.w = weights
-        self.config = config
-        self.tokenizer = _tokenizer(config, folder)
-        self.tokenizer_files: dict[str, bytes] = {}  # HF files to save beside the weights
+    config: dict[str, Any]
 
     @property
     def logit_scale(self) -> float:
@@ -108,6 +103,17 @@ class TextTower:
     def logit_bias(self) -> float | None:
         """The model's learned logit bias (sigmoid models), or None."""
         return self.config.get("logit_bias")
+
+
+class TextTower(SavedScale):
+    """The text half of an open_clip model as numpy arrays, with its tokenizer."""
+
+    def __init__(self, weights: Mapping[str, np.ndarray], config: dict[str, Any],
+                 folder: Path | None = None) -> None:
+        self.w = weights
+        self.config = config
+        self.tokenizer = _tokenizer(config, folder)
+        self.tokenizer_files: dict[str, bytes] = {}  # HF files to save beside the weights
 
     @property
     def dim(self) -> int:
