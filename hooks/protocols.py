@@ -9,9 +9,10 @@ need more: index, search, serve, albums sync.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is not imported to state the contract
+    import numpy as np
 
 from photoplug.hooks.types import Library, PhotoText
 

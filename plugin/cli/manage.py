@@ -8,12 +8,9 @@ from typing import Any
 import click
 
 from photoplug.errors import PhotoplugError
-from photoplug.media.decode import NOT_READ
 from photoplug.hooks import LocationError
 from photoplug.hooks.protocols import Noted
 from photoplug.model.spec import ModelSpec
-from photoplug.index.text_store import counts as text_counts
-from photoplug.watch.lock import watcher_summary
 from photoplug.cli.options import common_options, host_options, note, printable, report
 
 
@@ -23,6 +20,8 @@ from photoplug.cli.options import common_options, host_options, note, printable,
 @common_options
 def status(app: Any, location: str | None, as_json: bool) -> None:
     """What the index holds: locations, model, counts; with LOCATION, the skipped files."""
+    from photoplug.index.text_store import counts as text_counts
+    from photoplug.watch.lock import watcher_summary
     if not app.index_path.exists():
         raise PhotoplugError(f"no index at {app.index_path} yet: run `photoplug index LOCATION`")
     rows = app.store.locations()
@@ -70,6 +69,7 @@ def status(app: Any, location: str | None, as_json: bool) -> None:
 
 def _not_read(app: Any, location_id: int) -> dict[str, int]:
     """Files skipped for their format, counted by extension, most first."""
+    from photoplug.media.decode import NOT_READ
     counts: dict[str, int] = {}
     for _, why in app.store.skipped(location_id):
         if why.startswith(NOT_READ):
