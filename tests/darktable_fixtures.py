@@ -34,7 +34,7 @@ needs_darktable = pytest.mark.skipif(
 # Two drawings of each class, small: darktable imports them in a second or two.
 PICTURES = [("red", "circle"), ("red", "square"), ("green", "circle"), ("blue", "triangle"),
             ("yellow", "square"), ("purple", "circle")]
-RUN_SECONDS, QUIT_SECONDS = 120, 60  # generous bounds on a busy machine; a run takes ~3 s
+RUN_SECONDS, QUIT_SECONDS = 240, 60  # generous bounds on a busy machine; a run takes 3-30 s
 QUIT = 'dt.gui.action("global/quit", 0, "", "", 1.0)'
 WRAPPER = """local dt = require "darktable"
 local ok, result = pcall(dofile, {snippet})
