@@ -379,6 +379,12 @@ def test_page_in_headless_chromium(request: pytest.FixtureRequest, which: str) -
                                ".slice(0, 4).every(i => i.complete && i.naturalWidth > 0)")
         first = page.locator("#results figure.result figcaption").first.text_content()
         assert "blue_triangle" in first
+        status = page.locator("#status").text_content()  # "N good matches of M results"
+        good = int(status.split(" good ")[0])
+        assert good >= 1 and f"of {page.locator('#results figure.result').count()} results" \
+            in status
+        if page.locator("#weak-line").count():  # the line sits right after the good ones
+            assert page.locator("#results > *").nth(good).get_attribute("id") == "weak-line"
         assert page.locator("#results .score").first.evaluate(
             "e => getComputedStyle(e).fontWeight") == "600"  # the page's <style> applies
         page.screenshot(path=str(ARTIFACTS / f"search-{which}.png"))
