@@ -59,11 +59,12 @@ class Photoplug:
 
     # -- the model ------------------------------------------------------------------
 
-    def model_for(self, uris: list[str]) -> ModelSpec:
-        """The model to use: the one asked for, else the one these locations were indexed with."""
+    def model_for(self, uris: list[str], upcoming: bool = False) -> ModelSpec:
+        """The model to use: the one asked for, else the one these locations answer with
+        (``upcoming``: the one a location is being re-indexed with, where it is)."""
         if self.explicit:
             return self.requested
-        recorded = self.store.models_of(uris)
+        recorded = self.store.models_of(uris, upcoming)
         if len(recorded) > 1:
             raise PhotoplugError("these locations were indexed with different models; "
                                  "pick one with --model")
@@ -121,7 +122,7 @@ class Photoplug:
         tower, knows this model with these very weights (their content hash, cached), one
         that loads torch only if it must (images are encoded by the exported tower where
         the backend allows); else the full engine."""
-        spec = self.model_for([uri])
+        spec = self.model_for([uri], upcoming=True)
         if spec in self._engines or not self._builtin_backend():
             return self.engine(spec)
         try:

@@ -25,6 +25,7 @@ def status(app: Any, location: str | None, as_json: bool) -> None:
     if not app.index_path.exists():
         raise PhotoplugError(f"no index at {app.index_path} yet: run `photoplug index LOCATION`")
     rows = app.store.locations()
+    models = _with_models(app, rows)
     if location:
         uri = app.open(location).uri
         rows = [r for r in rows if r["location"] == uri]
@@ -37,10 +38,17 @@ def status(app: Any, location: str | None, as_json: bool) -> None:
             r["text"] = text_counts(app.store, r["id"])
             r["skipped_files"] = [{"path": p, "reason": why}
                                   for p, why in app.store.skipped(r["id"])] if location else None
-        click.echo(json.dumps({"index": str(app.index_path), "locations": rows}, indent=1))
+        click.echo(json.dumps({"index": str(app.index_path), "locations": rows,
+                               "models": [vars(m) for m in models]}, indent=1))
         return
     click.echo(f"index: {app.index_path}")
     click.echo(watcher_summary(app.index_path))
+    for m in models:
+        if not (m.searched_by or m.next_for) and m.vectors:
+            click.echo(f"old vectors: {m.vectors} of {_label(vars(m))}, searched by no "
+                       f"location: `photoplug forget --model {m.name}"
+                       + (f" --pretrained {m.pretrained.partition('#')[0]}" if m.pretrained
+                          else "") + "` drops them")
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["indexed_at"])) \
             if r["indexed_at"] else "never"
@@ -52,6 +60,11 @@ def status(app: Any, location: str | None, as_json: bool) -> None:
                    + (f" ({r['videos']} of them videos)" if r["videos"] else "")
                    + f", {r['pending']} pending, "
                    f"{r['skipped']} skipped")
+        if r["next_model"]:
+            n = r["next_model"]
+            click.echo(f"  re-indexing with {_label(n)}: {n['indexed']} of "
+                       f"{n['indexed'] + n['missing']} photos; searches use {model} until it "
+                       f"holds every one (`photoplug index` continues)")
         texts = text_counts(app.store, r["id"])
         if texts["read"] + texts["gated"] + texts["failed"]:
             click.echo(f"  text: {texts['read']} photos read, {texts['text']} with text, "
@@ -65,6 +78,25 @@ def status(app: Any, location: str | None, as_json: bool) -> None:
         if location:
             for path, why in app.store.skipped(r["id"]):
                 click.echo(f"    skipped {printable(path)}: {why}")
+
+
+def _with_models(app: Any, rows: list[dict[str, Any]]) -> list[Any]:
+    """Add to each location the model it is being re-indexed with (``next_model``: name,
+    pretrained, photos it holds and lacks) or None; return every model the index holds."""
+    from photoplug.index.model_switch import missing, searchable, stored_models
+    models = stored_models(app.store)
+    by_id = {m.id: m for m in models}
+    for r in rows:
+        upcoming = by_id.get(r.pop("next_model_id"))
+        r["next_model"] = upcoming and dict(
+            name=upcoming.name, pretrained=upcoming.pretrained,
+            indexed=searchable(app.store, r["id"], upcoming.id),
+            missing=missing(app.store, r["id"], upcoming.id))
+    return models
+
+
+def _label(model: dict[str, Any]) -> str:
+    return ModelSpec.from_recorded(model["name"], model["pretrained"]).label
 
 
 def _not_read(app: Any, location_id: int) -> dict[str, int]:
@@ -88,15 +120,44 @@ def _library_notes(app: Any, uri: str) -> list[str]:
 
 
 @click.command()
-@click.argument("location")
+@click.argument("location", required=False)
 @common_options
-def forget(app: Any, location: str) -> None:
-    """Drop LOCATION and its embeddings from the index (nothing in the library changes)."""
+def forget(app: Any, location: str | None) -> None:
+    """Drop LOCATION and its embeddings from the index, or with --model (no LOCATION) the
+    vectors of a model no location is searched with any more (nothing in a library
+    changes)."""
+    if not app.index_path.exists():
+        raise PhotoplugError(f"no index at {app.index_path} yet")
+    if app.explicit:
+        if location:
+            raise PhotoplugError("give a LOCATION to forget, or --model to forget a model's "
+                                 "vectors, not both")
+        _forget_model(app)
+        return
+    if not location:
+        raise PhotoplugError("give a LOCATION to forget, or --model OLD to drop an old "
+                             "model's vectors")
     uri = app.open(location).uri
-    location_id = app.store.location_id(uri) if app.index_path.exists() else None
+    location_id = app.store.location_id(uri)
     if location_id is None:
         raise PhotoplugError(f"{uri} is not in the index {app.index_path}")
     note(f"forgot {uri}: {app.store.forget(location_id)} photos")
+
+
+def _forget_model(app: Any) -> None:
+    from photoplug.index.model_switch import forget_model, stored_models
+    spec = app.requested
+    exact = app.backend is not None  # --backend given: that variant only (int8 is its own)
+    matches = [m for m in stored_models(app.store) if m.name == spec.name and (
+        m.pretrained == spec.recorded_pretrained if exact
+        else m.pretrained.partition("#")[0] == spec.recorded_pretrained.partition("#")[0])]
+    if not matches:
+        raise PhotoplugError(f"the index holds no vectors of {spec.label}")
+    dropped, called_off = forget_model(app.store, matches)
+    note(f"dropped {dropped} vectors of {spec.label}")
+    for uri in called_off:
+        note(f"{printable(uri)} stays with the model it is searched with (the switch to "
+             f"{spec.label} is called off)")
 
 
 @click.command()

@@ -12,7 +12,7 @@ import click
 from photoplug.errors import PhotoplugError
 from photoplug.hooks import LocationError, WriteReport
 from photoplug.hooks.protocols import PartlyOffline
-from photoplug.model.spec import BACKENDS
+from photoplug.model.spec import BACKENDS, DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COLOR_LABELS = ("none", "red", "orange", "yellow", "green", "blue", "magenta", "gray", "black",
@@ -34,10 +34,11 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--index", "index_path", type=click.Path(dir_okay=False),
                      envvar="PHOTOPLUG_INDEX", help="Index file (default: in the user data dir)."),
-        click.option("--model", help="open_clip model: ViT-B-32 (default), local-dir:PATH, "
-                                     "hf-hub:ORG/REPO."),
-        click.option("--pretrained", help="open_clip pretrained tag (default for ViT-B-32: "
-                                          "openai)."),
+        click.option("--model", help="open_clip model (`photoplug models` lists them): "
+                                     f"{DEFAULT_MODEL} for a new index, local-dir:PATH, "
+                                     "hf-hub:ORG/REPO. Default: the one the index recorded."),
+        click.option("--pretrained", help=f"open_clip pretrained tag (for {DEFAULT_MODEL}: "
+                                          f"{DEFAULT_PRETRAINED})."),
         click.option("--weights", type=click.Path(dir_okay=False),
                      help="A checkpoint file for the named architecture (or PHOTOPLUG_WEIGHTS)."),
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True),

@@ -108,8 +108,7 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
         raise PhotoplugError("filters such as --tag and --album need a LOCATION")
     started = time.perf_counter()
     scope = app.search_scope(locations)
-    if scope:
-        app.search_engine(scope)
+    model = app.search_engine(scope).spec.label if scope else "-"
     loaded = time.perf_counter()
     results = app.search(parsed, locations, top, only=only, text=text or "auto")
     searched = time.perf_counter()
@@ -121,7 +120,7 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
     note(f"{good} good matches of {len(results)} results in "
          f"{(searched - loaded) * 1000:.0f} ms, judged in "
          f"{(time.perf_counter() - searched) * 1000:.0f} ms "
-         f"(model loaded in {(loaded - started) * 1000:.0f} ms)")
+         f"(model {model} loaded in {(loaded - started) * 1000:.0f} ms)")
     undated = sum(r.match == "good" and r.taken is None for r in results)
     if sort != "score" and undated:
         note(f"{undated} good matches have no date: listed last")

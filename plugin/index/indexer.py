@@ -27,6 +27,7 @@ import numpy as np
 from photoplug.media.decode import Unreadable, decode
 from photoplug.hooks import Library, PhotoRef
 from photoplug.model.machine import cpu_count
+from photoplug.index import model_switch
 from photoplug.index.store import IndexStore, StoredPhoto
 from photoplug.media import video
 
@@ -60,6 +61,7 @@ class IndexReport:
     frames: int = 0  # the videos' frames encoded
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    switch: str = ""  # re-indexed with another model: "done", or "waiting" for photos
     text: Any = None  # with --text: the text reader's ``TextReport``
 
     @property
@@ -78,7 +80,16 @@ class IndexReport:
                 f"{len(self.skipped)} skipped, {self.offline} offline; {self.encoded} encoded"
                 + (f" ({self.videos} videos, {self.frames} frames)" if self.videos else "")
                 + f" in {self.seconds:.1f} s ({self.rate:.1f} photos/s)"
+                + _SWITCH_NOTES.get(self.switch, "")
                 + (f"; {self.text.summary()}" if self.text else ""))
+
+
+_SWITCH_NOTES = {
+    "done": "; searches use this model now (`photoplug forget --model OLD` drops the old "
+            "model's vectors)",
+    "waiting": "; searches keep the old model until this one holds every photo (some are "
+               "offline: index again when they are back)",
+}
 
 
 @dataclass
@@ -230,7 +241,7 @@ def index_with(library: Library, store: IndexStore, identity: ModelIdentity, wor
             return report
         model_id = store.model_id(identity.name, identity.pretrained, identity.weights_hash,
                                   identity.dim)
-        store.set_location(location_id, model_id=model_id, online=1)
+        answering = model_switch.begin(store, location_id, model_id)
         run = _diff(library, store, location_id, model_id, report)
         run.progress = progress
         if progress:
@@ -241,6 +252,9 @@ def index_with(library: Library, store: IndexStore, identity: ModelIdentity, wor
                 store.delete_photos(db, [p.id for p in run.vanished])
         report.deleted = len(run.vanished) - report.moved
         store.set_location(location_id, indexed_at=time.time())
+        if answering != model_id:
+            report.switch = "done" if model_switch.finish(store, location_id, model_id) \
+                else "waiting"
     report.seconds = time.monotonic() - started
     return report
 

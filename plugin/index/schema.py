@@ -7,7 +7,7 @@ from pathlib import Path
 
 from photoplug.errors import IndexFileError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE models (
@@ -112,6 +112,24 @@ MIGRATIONS: dict[int, str] = {
         INSERT INTO texts_fts(texts_fts, rowid, tokens) VALUES ('delete', old.id, old.tokens);
         INSERT INTO texts_fts(rowid, tokens) VALUES (new.id, new.tokens);
     END;
+    """,
+    # a location re-indexed with another model keeps answering with the one it has
+    # (``model_id``) until the new one (``next_model_id``) holds every photo; and each
+    # content's look (a 64-bit pHash, signed to fit SQLite's integer, with the pixel size
+    # and what the best copy among duplicates is chosen by: a grey thumbnail, sharpness,
+    # the share of clipped values; ``reason``: why it could not be read), computed once
+    7: """
+    ALTER TABLE locations ADD COLUMN next_model_id INTEGER REFERENCES models(id);
+    CREATE TABLE looks (
+        hash TEXT PRIMARY KEY,
+        phash INTEGER,
+        thumb BLOB,
+        width INTEGER,
+        height INTEGER,
+        sharpness REAL,
+        clipped REAL,
+        reason TEXT
+    ) WITHOUT ROWID;
     """,
 }
 

@@ -138,26 +138,26 @@ class IndexStore:
     def uris(self) -> list[str]:
         return [u for (u,) in self.db.execute("SELECT uri FROM locations ORDER BY uri")]
 
-    def models_of(self, uris: list[str]) -> set[tuple[str, str]]:
-        """The (name, pretrained) each of these locations was last indexed with."""
-        marks = ",".join("?" * len(uris))
-        return set(self.db.execute(
-            f"SELECT m.name, m.pretrained FROM locations l JOIN models m ON m.id = l.model_id"
-            f" WHERE l.uri IN ({marks})", uris).fetchall())
+    def models_of(self, uris: list[str], upcoming: bool = False) -> set[tuple[str, str]]:
+        """The (name, pretrained) each of these locations answers with; ``upcoming``: the
+        one it is being re-indexed with, where it is (``model_switch``)."""
+        return {(i.name, i.pretrained) for i in self.identities_of(uris, upcoming)}
 
-    def identities_of(self, uris: list[str]) -> set[ModelIdentity]:
-        """The exact models (weights hash included) these locations were last indexed with."""
+    def identities_of(self, uris: list[str], upcoming: bool = False) -> set[ModelIdentity]:
+        """The exact models (weights hash included) these locations answer with (or, with
+        ``upcoming``, are being re-indexed with)."""
         marks = ",".join("?" * len(uris))
+        model = "coalesce(l.next_model_id, l.model_id)" if upcoming else "l.model_id"
         return {ModelIdentity(*row) for row in self.db.execute(
             f"SELECT m.name, m.pretrained, m.weights_hash, m.dim FROM locations l JOIN models m"
-            f" ON m.id = l.model_id WHERE l.uri IN ({marks})", uris)}
+            f" ON m.id = {model} WHERE l.uri IN ({marks})", uris)}
 
     def locations(self) -> list[dict[str, Any]]:
         """Every location with its model and counts (``indexed`` counts the searchable
         photos and videos, ``videos`` those of them that are videos), for ``status``."""
         rows = self.db.execute("""
             SELECT l.id, l.uri, l.online, l.indexed_at, m.name, m.pretrained, m.weights_hash,
-                   l.model_id,
+                   l.model_id, l.next_model_id,
                    (SELECT count(*) FROM photos p WHERE p.location_id=l.id AND p.status='ok'
                       AND EXISTS (SELECT 1 FROM embeddings e
                                   WHERE e.model_id=l.model_id AND e.hash=p.hash)),
@@ -172,7 +172,8 @@ class IndexStore:
             FROM locations l LEFT JOIN models m ON m.id = l.model_id ORDER BY l.uri""")
         return [dict(id=r[0], location=r[1], online=bool(r[2]), indexed_at=r[3],
                      model=r[4], pretrained=r[5], weights_hash=r[6], model_id=r[7],
-                     indexed=r[8], pending=r[9], skipped=r[10], videos=r[11]) for r in rows]
+                     next_model_id=r[8], indexed=r[9], pending=r[10], skipped=r[11],
+                     videos=r[12]) for r in rows]
 
     def skipped(self, location_id: int) -> list[tuple[str, str]]:
         return self.db.execute("SELECT path, reason FROM photos WHERE location_id=? AND "
