@@ -16,6 +16,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
@@ -258,3 +259,24 @@ def darktable(made_by_darktable: tuple[Darktable, Path, dict[int, str]],
               tmp_path: Path) -> Darktable:
     """A copy of that library of the test's own (with its own home folder)."""
     return copy_of(made_by_darktable[0], tmp_path / "darktable")
+
+
+def logged_photoplug(folder: Path, real: str) -> tuple[Path, Path]:
+    """An executable that notes each call's arguments (one JSON list a line) and then runs
+    the real ``photoplug`` with them; it and its log."""
+    log, script = folder / "calls.jsonl", folder / "logged photoplug"
+    folder.mkdir(parents=True, exist_ok=True)
+    script.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
+                      f"with open({str(log)!r}, 'a') as log:\n"
+                      "    log.write(json.dumps(sys.argv[1:]) + '\\n')\n"
+                      f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n")
+    script.chmod(0o755)
+    return script, log
+
+
+def tag_links(darktable: Darktable) -> set[tuple[str, int]]:
+    """Every (tag name, image id) link in darktable's library."""
+    with closing(sqlite3.connect(darktable.library)) as db:
+        db.execute("ATTACH DATABASE ? AS data", (str(darktable.data),))
+        return set(db.execute("SELECT d.name, t.imgid FROM tagged_images t JOIN data.tags d "
+                              "ON d.id = t.tagid"))

@@ -10,9 +10,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from conftest import Cli
-from darktable_fixtures import (Darktable, darktable, lua_string, made_by_darktable,  # noqa: F401
-                                needs_darktable, rows, tagged)
+from conftest import Cli, draw_photo
+from darktable_fixtures import (Darktable, darktable, logged_photoplug, lua_string,  # noqa: F401
+                                made_by_darktable, needs_darktable, rows, tag_links, tagged)
 from photoplug.adapters.darktable.db import tag_name
 from photoplug.adapters.darktable.lua_module import REQUIRE, install, uninstall
 from test_albums import TOY_ALBUMS, toy_vocabulary
@@ -251,3 +251,123 @@ return tostring(pp.search("a photo of a red circle")) .. "\\n" .. pp.message""",
     red = {name for name in shown if name.startswith("red_circle_")}
     assert len(red) >= 0.95 * 28 and len(red) >= 0.95 * len(shown), (len(red), len(shown))
     assert int(count) == len(shown) and message.startswith(f"{count} good matches")
+
+
+WAIT_FOR_MESSAGE = """local function wait_for(pattern) -- the module's message, in the run's bound
+  for _i = 1, 1000 do
+    if pp.message:match(pattern) then return pp.message end
+    dt.control.sleep(100)
+  end
+  return "no such message; last: " .. pp.message
+end
+local function lines(path)
+  local count = 0
+  for _line in io.lines(path) do count = count + 1 end
+  return count
+end
+"""
+
+
+@needs_darktable
+def test_new_imports_are_indexed_and_tagged_in_one_run_each(
+        toy_cli: Cli, darktable: Darktable, tmp_path: Path) -> None:
+    """darktable imports a folder (its own Lua import: images, then the film event) and
+    then single files (no film event): each import is one photoplug run, after the import
+    has returned; the new images get their keywords and smart albums in darktable's
+    library and are in the index. An import made with the option off is not queued."""
+    env = installed(darktable, toy_cli)
+    config = darktable.home / ".config" / "photoplug"
+    config.mkdir(parents=True)
+    (config / "albums.toml").write_text(TOY_ALBUMS)
+    logged, log = logged_photoplug(tmp_path / "wrapper", PHOTOPLUG)
+    new = tmp_path / "new"
+    for n, (colour, shape) in enumerate([("red", "circle"), ("green", "circle"),
+                                         ("blue", "triangle")]):
+        draw_photo(new / f"new_{colour}_{shape}.jpg", colour, shape, seed=700 + n,
+                   size=(320, 240))
+    off = draw_photo(tmp_path / "more" / "off_yellow_square.jpg", "yellow", "square",
+                     seed=710, size=(320, 240))
+    on = draw_photo(tmp_path / "more" / "on_red_square.jpg", "red", "square", seed=711,
+                    size=(320, 240))
+    out = darktable.run(f"""local dt = require "darktable"
+local pp = require "photoplug"
+{WAIT_FOR_MESSAGE}
+dt.preferences.write("photoplug", "executable", "string", {lua_string(str(logged))})
+local on_by_default = tostring(dt.preferences.read("photoplug", "on_import", "bool"))
+dt.database.import({lua_string(str(new))})
+local first = wait_for("^new photos indexed")
+pp.message = ""
+dt.preferences.write("photoplug", "on_import", "bool", false)
+dt.database.import({lua_string(str(off))})
+dt.preferences.write("photoplug", "on_import", "bool", true)
+dt.database.import({lua_string(str(on))})
+local calls_after_import = lines({lua_string(str(log))})
+local second = wait_for("^new photos indexed")
+return table.concat({{on_by_default, first, tostring(calls_after_import), second}}, "\\n")
+""", env=env)
+    on_by_default, first, calls_after_import, second = out.split("\n")
+    assert on_by_default == "true"
+    assert first.startswith("new photos indexed: 3 (") and second.startswith(
+        "new photos indexed: 1 ("), (first, second)
+    location = f"darktable:{darktable.library}"
+    run = [["index", location], ["tag", location], ["albums", "sync", location]]
+    assert [json.loads(line) for line in log.read_text().splitlines()] == run + run
+    assert calls_after_import == "3", "the single-file import returned before photoplug ran"
+
+    ids = dict(rows(darktable.library, "SELECT filename, id FROM images WHERE filename "
+                                       "LIKE 'new_%' OR filename LIKE 'o%_%'"))
+    assert len(ids) == 5
+    assert {ids["new_red_circle.jpg"], ids["on_red_square.jpg"]} <= \
+        tagged(darktable, "photoplug|albums|red things")
+    assert {ids["new_red_circle.jpg"], ids["new_green_circle.jpg"]} <= \
+        tagged(darktable, "photoplug|albums|circles")
+    keywords = {}
+    for name, image in tag_links(darktable):
+        if name.startswith("photoplug|tags|"):
+            keywords.setdefault(image, set()).add(name.removeprefix("photoplug|tags|"))
+    assert "red" in keywords[ids["new_red_circle.jpg"]] and \
+        "blue" in keywords[ids["new_blue_triangle.jpg"]], keywords
+    assert "red" in keywords[ids["on_red_square.jpg"]], keywords
+    indexed = {int(i) for (i,) in rows(toy_cli.index, "SELECT p.stable_id FROM photos p JOIN "
+                                                      "embeddings e ON e.hash = p.hash WHERE "
+                                                      "p.status = 'ok'")}
+    assert set(ids.values()) <= indexed
+
+
+@needs_darktable
+def test_only_the_latest_searches_keep_their_tags(
+        toy_cli: Cli, darktable: Darktable, made_by_darktable: Made) -> None:
+    """With 3 searches kept, after 6 searches (one of them again) only the 3 latest keep
+    their tags photoplug|search|…; keywords, albums, the user's own tags (one of them
+    under photoplug|search|) are untouched."""
+    env = installed(darktable, toy_cli)
+    toy_cli("tag", darktable.location, model=False, env=env)  # photoplug's keywords
+    kept = {(n, i) for n, i in tag_links(darktable) if not n.startswith("darktable|")}
+    assert any(n.startswith("photoplug|tags|") for n, _ in kept)
+    red, green, blue, yellow, purple = (f"a photo of a {c}" for c in (
+        "red circle", "green circle", "blue triangle", "yellow square", "purple circle"))
+    first = min(made_by_darktable[2])
+    out = darktable.run(f"""local dt = require "darktable"
+local pp = require "photoplug"
+dt.tags.attach(dt.tags.create("photoplug|search|my own"), dt.database.get_image({first}))
+dt.preferences.write("photoplug", "searches", "integer", 3)
+local found = {{}}
+for _, query in ipairs({{"{red}", "{green}", "{blue}", "{red}", "{yellow}", "{purple}"}}) do
+  found[#found + 1] = tostring(pp.search(query))
+end
+return table.concat(found, ",")
+""", env=env)
+    assert "0" not in out.split(","), f"every search finds something: {out}"
+    links = tag_links(darktable)
+    searches = {name for name, _ in links if name.startswith("photoplug|search|")}
+    assert searches == {f"photoplug|search|{q}" for q in (red, yellow, purple)} | \
+        {"photoplug|search|my own"}
+    assert tagged(darktable, f"photoplug|search|{red}") == ids_of(made_by_darktable,
+                                                                  "red circle")
+    assert not rows(darktable.data, "SELECT id FROM tags WHERE name = ?",
+                    f"photoplug|search|{green}"), "the tag itself is gone"
+    latest = darktable.configdir / ".photoplug" / "library.db.searches"
+    assert latest.read_text().splitlines() == [f"photoplug|search|{q}"
+                                               for q in (red, yellow, purple)]
+    assert {(n, i) for n, i in links if not n.startswith(("photoplug|search|", "darktable|"))
+            } == kept, "keywords, albums and the user's tags are as they were"

@@ -10,9 +10,17 @@
   as it was. darktable 4.2's Lua API cannot order a collection by a value of photoplug's
   (no image field it may write sorts the lighttable without touching the user's own
   metadata), so the lighttable keeps the user's sort, and the module lists the matches
-  best first and selects the best one. Preferences (lua options): the photoplug
-  executable, how many results a search keeps at most, and whether weaker matches are
-  shown too.
+  best first and selects the best one. Only the last few searches keep their tags: older
+  photoplug|search|… tags the module made are deleted (albums and keywords stay).
+
+  Right after an import (option "index and tag new imports", on by default) the module
+  indexes the new photos and gives them photoplug's keywords and smart albums: the
+  images of one import are collected (post-import-image) until it ends (post-import-film,
+  or a moment without new images) and handled by one photoplug run, in the background.
+
+  Preferences (lua options): the photoplug executable, how many results a search keeps at
+  most, whether weaker matches are shown too, how many searches keep their tags, and
+  whether new imports are indexed and tagged.
 
   Every argument reaches the shell quoted: strict single quotes on Linux and macOS; on
   Windows double quotes, refusing text with a quote or a percent sign (cmd.exe cannot
@@ -43,6 +51,12 @@ dt.preferences.register(MODULE, "top", "integer", _("photoplug: results per sear
   _("how many photos a search keeps at most, best first"), 50, 1, 1000)
 dt.preferences.register(MODULE, "weaker", "bool", _("photoplug: show weaker matches too"),
   _("also keep the photos past the line of good matches, still best first"), false)
+dt.preferences.register(MODULE, "searches", "integer", _("photoplug: searches kept"),
+  _("how many of the latest searches keep their tags photoplug|search|…; older ones are "
+    .. "deleted (smart albums and keywords are not)"), 10, 1, 1000)
+dt.preferences.register(MODULE, "on_import", "bool", _("photoplug: index and tag new imports"),
+  _("right after an import, index the new photos and give them photoplug's keywords and "
+    .. "smart albums"), true)
 local RANKED = 10 -- matches the module lists by name, best first
 
 -- JSON (photoplug's --json output and handoff file) -----------------------------------
@@ -255,16 +269,27 @@ local function say(text, failed)
   if failed then dt.print_error(MODULE .. ": " .. text) end
 end
 
+-- photoplug's file about LIBRARY with this SUFFIX, in .photoplug/ beside it; its folder.
+local function beside(library, suffix)
+  local folder = library:match("^(.*)[/\\]") .. SEP .. ".photoplug"
+  return folder .. SEP .. library:match("[^/\\]+$") .. suffix, folder
+end
+
+-- That file opened in MODE ("a", "w"), its folder made where it is missing; or nil.
+local function open_beside(library, suffix, mode)
+  local path, folder = beside(library, suffix)
+  local file = io.open(path, mode)
+  if not file then
+    dt.control.execute((WINDOWS and "mkdir " or "mkdir -p ") .. quote(folder))
+    file = io.open(path, mode)
+  end
+  return file
+end
+
 -- photoplug remembers which tags it (and this module) made, so `photoplug undo` removes
 -- exactly those: one name a line, beside the library.
 local function record_created(library, name)
-  local folder = library:match("^(.*)[/\\]") .. SEP .. ".photoplug"
-  local journal = folder .. SEP .. library:match("[^/\\]+$") .. ".tags"
-  local file = io.open(journal, "a")
-  if not file then
-    dt.control.execute((WINDOWS and "mkdir " or "mkdir -p ") .. quote(folder))
-    file = io.open(journal, "a")
-  end
+  local file = open_beside(library, ".tags", "a")
   if not file then return false end
   file:write(name .. "\n")
   file:close()
@@ -303,7 +328,63 @@ local function tag_exactly(library, name, ids)
   return count
 end
 
+-- Only the latest searches keep their tags. NAME is the newest; the latest are listed
+-- beside the library (.photoplug/LIBRARY.searches, newest last). The module's other
+-- photoplug|search|… tags (those in the list of tags photoplug made: never the user's)
+-- are deleted.
+local function keep_latest_searches(library, name)
+  local latest = {}
+  for line in (read_file((beside(library, ".searches"))) or ""):gmatch("[^\r\n]+") do
+    if line ~= name then latest[#latest + 1] = line end
+  end
+  latest[#latest + 1] = name
+  local keep = math.max(1, dt.preferences.read(MODULE, "searches", "integer"))
+  latest = {table.unpack(latest, math.max(1, #latest - keep + 1))}
+  local kept = {}
+  for _i, search in ipairs(latest) do kept[search] = true end
+  for made in (read_file((beside(library, ".tags"))) or ""):gmatch("[^\r\n]+") do
+    local tag = made:sub(1, #SEARCH) == SEARCH and not kept[made] and dt.tags.find(made)
+    if tag then dt.tags.delete(tag) end
+  end
+  local file = open_beside(library, ".searches.tmp", "w")
+  if file then
+    file:write(table.concat(latest, "\n") .. "\n")
+    file:close()
+    os.rename((beside(library, ".searches.tmp")), (beside(library, ".searches")))
+  end
+end
+
+-- photoplug ARGS, writing through darktable: the links photoplug decides come back in a
+-- handoff file and are made here, so darktable shows them at once. Its stdout and how
+-- many links changed, or nil and why not.
+local function write_through(args)
+  local handoff = temp_name()
+  os.remove(handoff)
+  local out, why = photoplug(args, {[HANDOFF] = handoff})
+  local changes = read_file(handoff)
+  os.remove(handoff)
+  if not out then return nil, why end
+  local ops = changes and decode_json(changes) or {}
+  local made = 0
+  for name, ids in pairs(ops.detach or {}) do
+    local tag = dt.tags.find(name)
+    for _i, id in ipairs(tag and ids or {}) do
+      local image = dt.database.get_image(id)
+      if image then dt.tags.detach(tag, image); made = made + 1 end
+    end
+  end
+  for name, ids in pairs(ops.attach or {}) do
+    local tag = dt.tags.find(name) or dt.tags.create(name) -- photoplug recorded it
+    for _i, id in ipairs(ids) do
+      local image = dt.database.get_image(id)
+      if image then dt.tags.attach(tag, image); made = made + 1 end
+    end
+  end
+  return out, made
+end
+
 local busy = false
+local imports = {ids = {}, ended = false, waiting = false} -- images of an import, not yet run
 
 -- Run FN(library, location) once at a time, as a background job, errors shown.
 local function job(title, fn)
@@ -322,6 +403,9 @@ local function job(title, fn)
   progress.valid = false
   busy = false
   if not ok then say(tostring(result), true) end
+  if #imports.ids > 0 and not imports.waiting then -- an import ended meanwhile
+    dt.control.dispatch(M.run_imports)
+  end
   return ok and result
 end
 
@@ -366,6 +450,7 @@ local function search_tag(library, location, query, name)
   for _i, result in ipairs(results) do ids[#ids + 1] = tonumber(result.id) end
   local count = tag_exactly(library, name, ids)
   if not count then return say(_("cannot record photoplug's tags beside the library"), true) end
+  keep_latest_searches(library, name)
   show_tag(name)
   local best = dt.database.get_image(ids[1])
   if best then dt.gui.selection({best}) end
@@ -410,35 +495,71 @@ function M.sync_albums()
   return job(_("photoplug: syncing smart albums"), function(library, location)
     local indexed, why = photoplug({"index", location})
     if not indexed then return say(why, true) end
-    local handoff = temp_name()
-    os.remove(handoff)
-    local out
-    out, why = photoplug({"albums", "sync", location, "--json"}, {[HANDOFF] = handoff})
-    local changes = read_file(handoff)
-    os.remove(handoff)
-    if not out then return say(why, true) end
-    local ops = changes and decode_json(changes) or {attach = {}, detach = {}}
-    local made = 0
-    for name, ids in pairs(ops.detach or {}) do
-      local tag = dt.tags.find(name)
-      for _i, id in ipairs(tag and ids or {}) do
-        local image = dt.database.get_image(id)
-        if image then dt.tags.detach(tag, image); made = made + 1 end
-      end
-    end
-    for name, ids in pairs(ops.attach or {}) do
-      local tag = dt.tags.find(name) or dt.tags.create(name) -- photoplug recorded it
-      for _i, id in ipairs(ids) do
-        local image = dt.database.get_image(id)
-        if image then dt.tags.attach(tag, image); made = made + 1 end
-      end
-    end
+    local out, made = write_through({"albums", "sync", location, "--json"})
+    if not out then return say(made, true) end
     local albums = decode_json(out) or {}
     show_tag("photoplug|albums|%")
     say(string.format(_("%d albums synced, %d changes"), #albums, made))
     return made
   end)
 end
+
+-- new imports ----------------------------------------------------------------------------
+
+local NO_FILM_EVENT_MS = 2000 -- an import without post-import-film: done after this quiet
+
+-- The new images: indexed, then photoplug's keywords and (where the user has an albums
+-- file) smart albums, the whole library's brought up to date as `photoplug tag` and
+-- `albums sync` do, made through darktable.
+local function index_and_tag(location, count)
+  local indexed, why = photoplug({"index", location})
+  if not indexed then return say(why, true) end
+  local out, keywords = write_through({"tag", location})
+  if not out then return say(keywords, true) end
+  local albums
+  out, albums = write_through({"albums", "sync", location})
+  if not out then
+    if not albums:match("^no albums file at ") then return say(albums, true) end
+    albums = 0
+  end
+  say(string.format(_("new photos indexed: %d (%d keyword and %d album changes)"), count,
+                    keywords, albums))
+  return keywords + albums
+end
+
+-- Run photoplug once on the images imported so far (later ones wait for the next run).
+function M.run_imports()
+  if busy or #imports.ids == 0 then return end -- the job running now starts it when done
+  local count = #imports.ids
+  imports.ids, imports.ended = {}, false
+  return job(_("photoplug: indexing new imports"), function(_library, location)
+    return index_and_tag(location, count)
+  end)
+end
+
+-- Wait (in the background) for the import to end, then run photoplug on it.
+local function after_import()
+  local seen, quiet = -1, 0
+  while not imports.ended and quiet < NO_FILM_EVENT_MS and not dt.control.ending do
+    dt.control.sleep(250)
+    if #imports.ids == seen then quiet = quiet + 250 else seen, quiet = #imports.ids, 0 end
+  end
+  imports.waiting = false
+  if not dt.control.ending then M.run_imports() end
+end
+
+dt.register_event(MODULE, "post-import-image", function(_event, image)
+  if not dt.preferences.read(MODULE, "on_import", "bool") then return end
+  imports.ids[#imports.ids + 1] = image.id
+  if not imports.waiting then
+    imports.waiting, imports.ended = true, false
+    dt.control.dispatch(after_import)
+  end
+end)
+
+dt.register_event(MODULE, "post-import-film", function()
+  imports.ended = true
+end)
 
 -- the lighttable module ----------------------------------------------------------------
 
@@ -453,6 +574,15 @@ widgets.weaker = dt.new_widget("check_button") {
   label = _("show weaker matches too"),
   value = dt.preferences.read(MODULE, "weaker", "bool"),
   clicked_callback = function(self) dt.preferences.write(MODULE, "weaker", "bool", self.value) end,
+}
+widgets.on_import = dt.new_widget("check_button") {
+  label = _("index and tag new imports"),
+  tooltip = _("right after an import, index the new photos and give them photoplug's "
+              .. "keywords and smart albums"),
+  value = dt.preferences.read(MODULE, "on_import", "bool"),
+  clicked_callback = function(self)
+    dt.preferences.write(MODULE, "on_import", "bool", self.value)
+  end,
 }
 
 local function install_module()
@@ -480,6 +610,7 @@ local function install_module()
         tooltip = _("fill photoplug's albums (photoplug|albums|…), keeping your corrections"),
         clicked_callback = function() M.sync_albums() end,
       },
+      widgets.on_import,
     },
     nil, nil)
   M.installed = true
