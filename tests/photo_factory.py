@@ -6,6 +6,7 @@ import io
 import os
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +134,122 @@ def video(path: Path, scenes: list[tuple[str, str, float]], fps: int = 8,
                 out.mux(stream.encode(frame))
         out.mux(stream.encode())
     return path
+
+
+# -- near-identical photos: sources, derived copies and look-alikes (``duplicates``) ----
+
+SWING = 60  # how far a scene's landscape strays from its plain colour, per channel
+COPY_KINDS = ("resize", "quality60", "crop", "brighter", "raw", "exif")
+
+
+@dataclass(frozen=True)
+class DuplicateSet:
+    """What ``duplicate_set`` made: each group of one shot, its original first (file names
+    in the folder), and the look-alikes that belong to no group."""
+
+    groups: list[list[str]]
+    lookalikes: list[str]
+
+
+def scene(colour: str, shape: str, size: tuple[int, int], rng: np.random.Generator,
+          place: tuple[float, float, float] | None = None) -> Image.Image:
+    """A photo-like picture: a smooth coloured landscape with a few muted blobs and film
+    grain, and one toy-clip ``colour`` ``shape`` at ``place`` (centre x and y as shares
+    of the frame, radius as a share of its short side; random when None)."""
+    from PIL import ImageDraw, ImageFilter
+    from draw import COLORS
+    w, h = size
+    base = rng.integers(170, 236, 3)
+    field = np.clip(base + rng.integers(-SWING, SWING + 1, (4, 6, 3)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(field).resize(size, Image.Resampling.BICUBIC)
+    pen = ImageDraw.Draw(image)
+    for _ in range(5):
+        x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.04, 0.12) * w
+        pen.ellipse([x - r, y - r * 0.6, x + r, y + r * 0.6], fill=tuple(
+            int(v) for v in np.clip(base - rng.integers(0, 2 * SWING, 3), 0, 255)))
+    image = image.filter(ImageFilter.GaussianBlur(w / 300))
+    cx, cy, r = place or (rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.18, 0.3))
+    cx, cy, r = cx * w, cy * h, r * min(w, h)
+    fill = tuple(int(np.clip(v + rng.integers(-20, 21), 0, 255)) for v in COLORS[colour])
+    pen = ImageDraw.Draw(image)
+    if shape == "circle":
+        pen.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    elif shape == "square":
+        pen.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    else:
+        pen.polygon([(cx, cy - r), (cx - r, cy + r * 0.8), (cx + r, cy + r * 0.8)], fill=fill)
+    grain = rng.normal(0, 3, (h, w, 1))
+    return Image.fromarray(np.clip(np.asarray(image, np.float64) + grain, 0, 255)
+                           .astype(np.uint8))
+
+
+def _brighter(image: Image.Image, ev: float) -> Image.Image:
+    """``image`` exposed ``ev`` stops more: linear light times 2**ev, clipped."""
+    linear = (np.asarray(image, np.float64) / 255.0) ** 2.2 * 2 ** ev
+    return Image.fromarray((np.clip(linear, 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8))
+
+
+def _copy(kind: str, picture: Image.Image, original: Path, target: Path,
+          rng: np.random.Generator) -> None:
+    """One derived copy of ``original`` (drawn as ``picture``) at ``target``."""
+    w, h = picture.size
+    if kind == "resize":
+        picture.resize((w // 2, h // 2), Image.Resampling.LANCZOS).save(target, quality=90)
+    elif kind == "quality60":
+        picture.save(target, quality=60)
+    elif kind == "crop":  # 5 % of each side's length off, shared out between its ends
+        left, top = int(rng.uniform(0, 0.05) * w), int(rng.uniform(0, 0.05) * h)
+        picture.crop((left, top, left + round(w * 0.95), top + round(h * 0.95))).save(
+            target, quality=90)
+    elif kind == "brighter":
+        _brighter(picture, 0.5).save(target, quality=90)
+    elif kind == "raw":  # the original is the RAW file; this is the JPEG made from it
+        picture.save(target, quality=90)
+    elif kind == "exif":  # re-saved by another program, with EXIF of its own
+        exif = Image.Exif()
+        exif[0x010F], exif[0x0110], exif[0x0131] = "Other", "Phone 2", "an editor 3.1"
+        saved = Image.open(original) if original.suffix == ".jpg" else picture
+        saved.save(target, quality=90, exif=exif.tobytes())
+
+
+def duplicate_set(folder: Path, sources: int = 40, size: tuple[int, int] = (2000, 1500),
+                  seed: int = 0) -> DuplicateSet:
+    """``sources`` photos of varied content, each with 1-4 derived copies (every kind of
+    ``COPY_KINDS`` as often as the others; a source with a ``raw`` copy is a DNG, the
+    copy its JPEG), and as many look-alikes: each the same class as a source, with its
+    shape moved by a quarter of the frame on the same landscape (even) or in the same
+    place on another landscape (odd). Originals are a minute older than their copies."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    from draw import CLASSES
+    groups, lookalikes, kinds = [], [], list(COPY_KINDS) * sources
+    for n in range(sources):
+        colour, shape = CLASSES[n % len(CLASSES)]
+        place = (rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.18, 0.3))
+        land = int(rng.integers(1 << 30))
+        picture = scene(colour, shape, size, np.random.default_rng(land), place)
+        count = int(rng.integers(1, 5))
+        mine, kinds = kinds[:count], kinds[count:]
+        raw = "raw" in mine
+        original = folder / f"s{n:02d}_original.{'dng' if raw else 'jpg'}"
+        if raw:
+            dng(original, picture)
+        else:
+            picture.save(original, quality=92)
+        group = [original.name]
+        for kind in mine:
+            target = folder / f"s{n:02d}_{kind}.jpg"
+            _copy(kind, picture, original, target, rng)
+            group.append(target.name)
+        taken = 1_600_000_000 + 3600 * n
+        os.utime(original, (taken, taken))
+        for name in group[1:]:
+            os.utime(folder / name, (taken + 60, taken + 60))
+        groups.append(group)
+        moved = (place[0] + (0.25 if place[0] < 0.5 else -0.25), place[1], place[2])
+        other = scene(colour, shape, size, np.random.default_rng(
+            land if n % 2 == 0 else land + 1), moved if n % 2 == 0 else place)
+        name = f"l{n:02d}_lookalike.jpg"
+        other.save(folder / name, quality=92)
+        lookalikes.append(name)
+    return DuplicateSet(groups, lookalikes)

@@ -10,6 +10,7 @@ import click
 
 from photoplug import __version__
 from photoplug.cli.albums import albums, tag
+from photoplug.cli.duplicates import duplicates
 from photoplug.cli.index import index
 from photoplug.cli.manage import forget, plugins, status, undo
 from photoplug.cli.models import models
@@ -48,6 +49,6 @@ def main() -> None:
     """Find your own photos by what they show (CLIP, offline, on your CPU)."""
 
 
-for _command in (index, search, albums, tag, serve, status, forget, undo, plugins, models,
-                 watch):
+for _command in (index, search, albums, tag, duplicates, serve, status, forget, undo, plugins,
+                 models, watch):
     main.add_command(_command)

@@ -246,7 +246,7 @@ class IndexStore:
 
     @staticmethod
     def _drop_orphans(db: sqlite3.Connection) -> None:
-        for table in ("embeddings", "frames", "texts"):
+        for table in ("embeddings", "frames", "texts", "looks"):
             db.execute(f"DELETE FROM {table} WHERE hash NOT IN "
                        f"(SELECT hash FROM photos WHERE hash IS NOT NULL)")
 

@@ -227,6 +227,25 @@ def create_app(app: Any, libraries: list[Library], access: Access,
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(out)
 
+    def duplicates(request: Request) -> Response:
+        """The location's groups of one shot, each member with its thumbnail and whether
+        it is the copy to keep (nothing is written)."""
+        from photoplug.duplicates.workflow import find_duplicates
+        uri = request.query_params.get("location") or next(iter(server.libraries))
+        if uri not in server.libraries:
+            return JSONResponse({"error": f"unknown location {uri!r}"}, status_code=400)
+        try:
+            with server.lock:
+                found = find_duplicates(server.app, server.libraries[uri], True)
+        except PhotoplugError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        out = []
+        for g in found.groups:
+            members = [{**server.item(0, SearchResult(m.copy.path, 0.0, m.id, uri)),
+                        **member} for m, member in zip(g.members, g.as_json()["members"])]
+            out.append({"group": g.keyword, "reason": g.reason, "members": members})
+        return JSONResponse(out)
+
     def thumb(request: Request) -> Response:
         try:
             time = seconds(request.query_params)
@@ -259,6 +278,7 @@ def create_app(app: Any, libraries: list[Library], access: Access,
         Route("/", page),
         Route("/api/search", search),
         Route("/api/albums", albums),
+        Route("/api/duplicates", duplicates),
         Route("/api/locations", locations),
         Route("/thumb/{n:int}/{id:path}", thumb),
         Route("/photo/{n:int}/{id:path}", photo),
