@@ -4,6 +4,7 @@ events have been quiet for the debounce window and every changed file has kept i
 and mtime for the settle time (a file still being copied is not read half-written)."""
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -16,6 +17,7 @@ from watchdog.events import (EVENT_TYPE_ATTRIB, EVENT_TYPE_CLOSED_NO_WRITE,
 
 IGNORED = {EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE, EVENT_TYPE_ATTRIB}
 Signature = tuple[int, int] | None  # (size, mtime_ns), None for a path that is gone
+FALLBACK_POLL = 60.0  # s between rescans of a root the system has no file watches left for
 
 
 def signature(path: str) -> Signature:
@@ -129,7 +131,8 @@ class Follower:
         self.ignore = tuple(ignore)
         self.polling = poll is not None
         self.observer = PollingObserver(timeout=poll) if poll else Observer()
-        self._watches: dict[tuple[Hashable, Path], object] = {}
+        self._poller: PollingObserver | None = None  # for roots past inotify's limits
+        self._watches: dict[tuple[Hashable, Path], tuple[object, object]] = {}
         self.observer.daemon = True
         self.observer.start()
 
@@ -137,33 +140,58 @@ class Follower:
         """Follow exactly ``roots`` for ``key``; returns problems (one line each)."""
         wanted = {Path(r) for r in roots if Path(r).is_dir()}
         problems = []
-        for (k, root), watch in list(self._watches.items()):
-            if k == key and (root not in wanted or not self._alive(watch)):
-                self._unschedule(watch)
+        for (k, root), (observer, watch) in list(self._watches.items()):
+            if k == key and (root not in wanted or not self._alive(observer, watch)):
+                self._unschedule(observer, watch)
                 del self._watches[(k, root)]
         for root in wanted:
             if (key, root) in self._watches:
                 continue
+            handler = Handler(self.changes, key, root, self.ignore)
             try:
-                handler = Handler(self.changes, key, root, self.ignore)
-                self._watches[(key, root)] = self.observer.schedule(handler, str(root),
-                                                                    recursive=True)
-            except OSError as exc:  # inotify's watch limit, a root gone in between
-                problems.append(f"cannot follow {root}: {exc}")
+                self._watches[(key, root)] = (self.observer, self.observer.schedule(
+                    handler, str(root), recursive=True))
+            except OSError as exc:  # a root gone in between, or inotify's limits
+                if exc.errno not in (errno.ENOSPC, errno.EMFILE) or self.polling:
+                    problems.append(f"cannot follow {root}: {exc}")
+                    continue
+                try:
+                    poller = self._polling_observer()
+                    self._watches[(key, root)] = (poller, poller.schedule(
+                        handler, str(root), recursive=True))
+                except OSError as again:  # out of file descriptors altogether
+                    problems.append(f"cannot follow {root}: {again}")
+                    continue
+                problems.append(f"{root}: the system has no file watches left for it; "
+                                f"rescanning it every {FALLBACK_POLL:g} s instead (raise "
+                                f"fs.inotify.max_user_watches to follow it by events)")
         return problems
 
-    def _alive(self, watch: object) -> bool:
+    def _polling_observer(self) -> object:
+        """The observer that rescans roots inotify cannot watch (started when needed)."""
+        if self._poller is None:
+            from watchdog.observers.polling import PollingObserver
+            self._poller = PollingObserver(timeout=FALLBACK_POLL)
+            self._poller.daemon = True
+            self._poller.start()
+        return self._poller
+
+    @staticmethod
+    def _alive(observer: object, watch: object) -> bool:
         """Whether the emitter of ``watch`` still runs (inotify stops one whose root was
         deleted)."""
-        emitter = getattr(self.observer, "_emitter_for_watch", {}).get(watch)
+        emitter = getattr(observer, "_emitter_for_watch", {}).get(watch)
         return emitter is None or emitter.is_alive()
 
-    def _unschedule(self, watch: object) -> None:
+    @staticmethod
+    def _unschedule(observer: object, watch: object) -> None:
         try:
-            self.observer.unschedule(watch)
+            observer.unschedule(watch)  # type: ignore[attr-defined]
         except (KeyError, OSError):
             pass
 
     def stop(self) -> None:
-        self.observer.stop()
-        self.observer.join(timeout=5)
+        for observer in (self.observer, self._poller):
+            if observer is not None:
+                observer.stop()
+                observer.join(timeout=5)
