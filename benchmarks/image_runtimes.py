@@ -4,14 +4,17 @@
 
 The model is an open_clip architecture with seeded random weights (the real model's
 compute) or toy-clip (--arch toy). Its image tower is exported as photoplug exports it
-(``image_tower.export``, into a temporary cache); then torch eager fp32, OpenVINO (f32,
-and with its default hints), ONNX Runtime fp32, and the int8 candidates (ONNX Runtime's
-dynamic int8, OpenVINO running that same int8 graph, and, where ``nncf`` is importable,
-OpenVINO's own int8 models) encode the same batch of photos in turns, several rounds:
-best and median photos/s, ratio to torch, and the cosine of each to torch. Last, the
-fp32 ceiling: the tower's floating-point work per image (counted from a ViT's shape) against
-what this CPU's fastest fp32 matrix product reaches (torch.mm on the tower's own MLP
-shape, the bulk of its work), so the photos/s no exact runtime can pass here.
+(``image_tower.export``, into a temporary cache); then torch eager fp32, every runtime of
+photoplug's table (``image_runtimes.RUNTIMES``) this machine can run (OpenVINO f32, ONNX
+Runtime fp32, int8, and bf16 where the CPU has bf16 units), and for comparison OpenVINO
+with its default hints (bf16 where the CPU has it), OpenVINO on the int8 graph and,
+where ``nncf`` is importable, OpenVINO's own int8 models, encode the same batch of
+photos in turns, several rounds: best and median photos/s, the median's ratio to torch,
+and the cosine of each to torch (what follows uses the medians). Exact is what passes photoplug's export check (cosine
+``image_tower.MIN_COSINE``), whatever its name. Last, the ceiling at full precision: the
+tower's floating-point work per image (counted from a ViT's shape) at the rate of the
+fastest exact runtime, its own arithmetic throughput; and the non-exact runtimes
+photoplug offers (int8, bf16) against it.
 """
 from __future__ import annotations
 
@@ -44,26 +47,17 @@ def openvino(path: Path, hints: dict[str, object]) -> Encoder:
     return lambda pixels: np.array(request.infer({0: pixels})[0])
 
 
-def fp32_ceiling(visual: torch.nn.Module, images: int, rounds: int = 20
-                 ) -> tuple[float, float]:
-    """(GFLOP an image for open_clip's ViT ``visual``, counted from its shape: patch
-    embedding, the blocks' projections, MLPs and attention, the output projection; and
-    GFLOP/s of torch.mm here on the shape of its MLP for ``images`` images)."""
+def gflop_per_image(visual: torch.nn.Module) -> float:
+    """GFLOP an image for open_clip's ViT ``visual``, counted from its shape: patch
+    embedding, the blocks' projections, MLPs and attention, the output projection."""
     blocks = visual.transformer
     width, mlp = blocks.width, blocks.resblocks[0].mlp.c_fc.out_features
     patch, grid = visual.patch_size[0], visual.image_size[0] // visual.patch_size[0]
     tokens = grid * grid + 1  # the patches and the class token
-    per_image = 2 * (grid * grid * 3 * patch * patch * width
-                     + blocks.layers * (tokens * (4 * width * width + 2 * width * mlp)
-                                        + 2 * tokens * tokens * width)
-                     + width * visual.output_dim) / 1e9
-    a, b = torch.rand(images * tokens, width), torch.rand(width, mlp)
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return per_image, 2 * images * tokens * width * mlp / best / 1e9
+    return 2 * (grid * grid * 3 * patch * patch * width
+                + blocks.layers * (tokens * (4 * width * width + 2 * width * mlp)
+                                   + 2 * tokens * tokens * width)
+                + width * visual.output_dim) / 1e9
 
 
 def nncf_int8(onnx: Path, pixels: np.ndarray, folder: Path) -> dict[str, Path]:
@@ -85,7 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--arch", default="ViT-B-32-256", help="open_clip architecture, or 'toy'")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="photoplug-bench-") as tmp:
@@ -94,8 +88,8 @@ def main() -> None:
         from PIL import Image
 
         from photoplug.model.engine import load_engine
-        from photoplug.model.image_runtimes import INT8
-        from photoplug.model.image_tower import ImageTower, export, min_cosine
+        from photoplug.model.image_runtimes import RUNTIMES, available, cpu_lacks
+        from photoplug.model.image_tower import MIN_COSINE, export, min_cosine
         from photoplug.model.spec import ModelSpec
         model = f"local-dir:{TOY_CLIP}" if args.arch == "toy" else \
             random_arch_folder(args.arch, tmp / "model")
@@ -112,19 +106,23 @@ def main() -> None:
               f"export {exported:.1f} s")
 
         encoders: dict[str, Encoder] = {"torch eager fp32": engine.encode_pixels}
-        if importlib.util.find_spec("openvino"):
-            encoders["openvino f32"] = openvino(onnx, {"INFERENCE_PRECISION_HINT": "f32",
-                                                       "PERFORMANCE_HINT": "LATENCY"})
-            encoders["openvino default hints"] = openvino(onnx, {})
-        if importlib.util.find_spec("onnxruntime"):
-            encoders["onnx runtime fp32"] = ImageTower.load(
-                engine.identity.weights_hash).open("onnx").encode
+        offered: dict[str, str] = {}  # runtime -> the label it is measured under
+        for name, kind in RUNTIMES.items():  # photoplug's own, as it opens them
+            if not available(name):
+                lacks = cpu_lacks(name)
+                why = f"this CPU has no {lacks}" if lacks else f"{kind.package} is missing"
+                print(f"{name}: not measured ({why})")
+                continue
             start = time.perf_counter()
-            int8 = tower.open(INT8)
-            print(f"int8 quantisation {time.perf_counter() - start:.1f} s")
-            encoders["onnx runtime int8"] = int8.encode
-            if importlib.util.find_spec("openvino"):
-                encoders["openvino on that int8 graph"] = openvino(
+            label = f"{name} (--backend {name})"
+            encoders[label] = tower.open(name, keep=False).encode
+            offered[name] = label
+            if name == "int8":
+                print(f"int8 quantisation and session {time.perf_counter() - start:.1f} s")
+        if importlib.util.find_spec("openvino"):
+            encoders["openvino default hints"] = openvino(onnx, {})
+            if (tower.folder / "visual-int8.onnx").exists():
+                encoders["openvino on the int8 graph"] = openvino(
                     tower.folder / "visual-int8.onnx", {})
         if importlib.util.find_spec("nncf"):
             for name, path in nncf_int8(onnx, pixels, tmp).items():
@@ -139,21 +137,30 @@ def main() -> None:
                 start = time.perf_counter()
                 encode(pixels)
                 times[name].append(time.perf_counter() - start)
-        base = len(pixels) / min(times["torch eager fp32"])
-        print(f"{'':30} {'best':>7} {'median':>7} photos/s   vs torch   min cosine to torch")
+        # the median round: a busy moment of a shared machine moves the best round most
+        rates = {name: len(pixels) / statistics.median(seconds)
+                 for name, seconds in times.items()}
+        exact = {name for name in encoders if cosines[name] >= MIN_COSINE}
+        base = rates["torch eager fp32"]
+        print(f"{'':32} {'best':>7} {'median':>7} photos/s   vs torch   min cosine to torch")
         for name, seconds in times.items():
-            best = len(pixels) / min(seconds)
-            print(f"{name:30} {best:7.1f} {len(pixels) / statistics.median(seconds):7.1f}"
-                  f"            {best / base:5.2f}x   {cosines[name]:.6f}")
+            print(f"{name:32} {len(pixels) / min(seconds):7.1f} {rates[name]:7.1f}"
+                  f"            {rates[name] / base:5.2f}x   {cosines[name]:.6f}"
+                  f"{'  exact' if name in exact else ''}")
         assert all(np.isfinite(list(cosines.values())))
-        if not hasattr(engine.model.visual, "patch_size"):
-            return  # the ceiling is worked out for ViTs only
-        per_image, gemm = fp32_ceiling(engine.model.visual, len(pixels))
-        exact = max(len(pixels) / min(t) for n, t in times.items() if "int8" not in n)
-        print(f"\nfp32 ceiling: the tower is {per_image:.2f} GFLOP an image; torch.mm on its "
-              f"MLP's shape reaches {gemm:.0f} GFLOP/s here, so no exact runtime passes "
-              f"{gemm / per_image:.1f} photos/s; the fastest exact one runs at "
-              f"{exact * per_image:.0f} GFLOP/s, {exact * per_image / gemm:.0%} of it")
+        fastest = max(exact, key=rates.__getitem__)
+        print(f"\nexact (cosine >= {MIN_COSINE} to torch): {', '.join(sorted(exact))}; "
+              f"fastest: {fastest}, {rates[fastest]:.1f} photos/s")
+        if hasattr(engine.model.visual, "patch_size"):  # the work is counted for ViTs only
+            per_image = gflop_per_image(engine.model.visual)
+            print(f"full-precision ceiling: the tower is {per_image:.2f} GFLOP an image; the "
+                  f"fastest exact runtime computes {rates[fastest] * per_image:.0f} GFLOP/s "
+                  f"here, so no pipeline at full precision passes {rates[fastest]:.1f} "
+                  f"photos/s on this CPU")
+        for name, label in offered.items():
+            if not RUNTIMES[name].exact:
+                print(f"--backend {name}: {rates[label] / rates[fastest]:.2f}x the fastest "
+                      f"exact runtime, cosine {cosines[label]:.5f} to torch (its own model)")
 
 
 if __name__ == "__main__":

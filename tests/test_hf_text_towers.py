@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import Cli, draw_photo, offline_env
+from photoplug.model.compact_tokenizer import FOLDER as COMPACT
 from photoplug.model.text_export import (DEFAULT_LANGUAGE, OnnxTextTower, TextTowerBroken,
                                          folder_for)
 from photoplug.model.spec import ModelSpec, file_digest, find_checkpoint
@@ -150,6 +151,7 @@ def test_search_without_torch_gives_torchs_scores(indexed: tuple[Cli, Path, str]
     record = json.loads((export / "tower.json").read_text())
     assert record["error"] is None and record["cosine"] >= 0.9999, record
     assert record["language"] == (DEFAULT_LANGUAGE if "nllb" in str(model) else None)
+    assert (export / COMPACT).is_dir()  # queries load only the pieces they use
     done, answer = search_without_torch(cli, QUERIES)
     assert answer is not None, done.stderr
     assert answer["imported"] == [], answer["imported"]
@@ -171,7 +173,7 @@ def test_the_language_recorded_is_applied_at_query_time(indexed: tuple[Cli, Path
     ids = tower.tokenizer(["a red circle"])[0]
     if tower.language is None:
         return
-    language_id = tower.tokenizer.tokenizer.token_to_id(tower.language)
+    language_id = tower.tokenizer.token_id(tower.language)
     assert ids[0] == language_id  # [lang] text </s>, as open_clip's NLLB tokenizer
     other = OnnxTextTower(tower.folder, {**tower.config, "language": "fra_Latn"})
     assert other.tokenizer(["a red circle"])[0][0] != language_id
@@ -186,6 +188,8 @@ def test_a_damaged_export_falls_back_in_one_line(indexed: tuple[Cli, Path, str],
     cli, photos, model = indexed
     export = folder_for(weights_hash(model))
     path = export / damaged
+    if damaged == "tokenizer.json":  # read where its compact form is missing (or damaged)
+        shutil.rmtree(export / COMPACT)
     data = bytearray(path.read_bytes())
     data[: min(len(data), 4096)] = b"\x00" * min(len(data), 4096)
     path.write_bytes(bytes(data))
@@ -224,6 +228,7 @@ def test_an_export_that_cannot_be_opened_fails_in_one_sentence(
     assert tower is not None
     broken = tower.folder.with_name(tower.folder.name + "-copy")
     shutil.copytree(tower.folder, broken)
+    shutil.rmtree(broken / COMPACT)  # so tokenizer.json is read
     (broken / "tokenizer.json").write_text("{not json")
     copy = OnnxTextTower(broken, tower.config)
     with pytest.raises(TextTowerBroken) as caught:

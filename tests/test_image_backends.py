@@ -103,6 +103,8 @@ def test_an_index_from_before_backends_were_recorded_keeps_its_vectors(
         db.execute("DROP TABLE frames")  # schema 5's (its triggers go with it)
         db.execute("DROP TABLE texts_fts")  # schema 6's
         db.execute("DROP TABLE texts")
+        db.execute("DROP TABLE looks")  # schema 7's
+        db.execute("ALTER TABLE locations DROP COLUMN next_model_id")
         db.execute("PRAGMA user_version = 3")
     app = Photoplug(index=index)
     app.store  # opening it migrates it

@@ -77,3 +77,26 @@ def test_search_and_an_idle_reindex_run_without_torch(toy_cli: Cli, tmp_path: Pa
     by_image = toy_cli.json("search", str(photos / "blue_square.jpg"), "--top", "1",
                             model=False)  # an image query loads the full model
     assert by_image[0]["path"].endswith("blue_square.jpg")
+
+
+def test_a_saved_siglip_tower_tokenizes_from_its_compact_form(tmp_path: Path) -> None:
+    """A HuggingFace tokenizer saved with the tower gets its compact form; the loaded
+    tower's ids are open_clip's, a batch or one text at a time (as a query)."""
+    from conftest import SHARED
+    from photoplug.model.compact_tokenizer import FOLDER
+    name = f"local-dir:{SHARED / 'models' / 'toy-siglip-ml'}"
+    model = open_clip.create_model(name).eval()
+    tokenizer = open_clip.get_tokenizer(name)
+    tower = TextTower.from_model(model, tokenizer)
+    assert tower is not None
+    tower.save(tmp_path / "tower")
+    assert (tmp_path / "tower" / FOLDER).is_dir()
+    loaded = TextTower.load(tmp_path / "tower")
+    assert loaded is not None and loaded.tokenizer.compact is not None
+    theirs = tokenizer(TEXTS).numpy()
+    assert np.array_equal(loaded.tokenizer(TEXTS), theirs)
+    assert all(np.array_equal(loaded.tokenizer([t])[0], row) for t, row in zip(TEXTS, theirs))
+    with torch.inference_mode():
+        expected = model.encode_text(tokenizer(TEXTS[-13:])).numpy()
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    assert (loaded.encode(TEXTS[-13:]) * expected).sum(axis=1).min() > 0.9999

@@ -17,7 +17,7 @@ from PIL import Image
 
 from photoplug.model import machine
 from photoplug.errors import PhotoplugError
-from photoplug.model.image_runtimes import Runtime, normalise
+from photoplug.model.image_runtimes import CHOICES, Runtime, normalise, require
 from photoplug.model.image_tower import runtime_for
 from photoplug.model.preprocess import Preprocess
 from photoplug.model.text_tower import (TextTower, cache_folder, model_logit_bias,
@@ -110,8 +110,10 @@ def torch_features(model: Any, device: str, pixels: np.ndarray) -> np.ndarray:
 
 def load_engine(spec: ModelSpec, device: str = "auto") -> Engine:
     """Load ``spec`` through open_clip, the way a user's own open_clip code would."""
+    on_cpu_only = spec.backend not in CHOICES
+    if on_cpu_only:
+        require(spec.backend)  # a missing package or CPU units: said before loading anything
     checkpoint = find_checkpoint(spec, download=network_allowed())
-    on_cpu_only = spec.backend not in ("auto", "torch")
     if on_cpu_only and device not in ("auto", "cpu"):
         raise PhotoplugError(f"--backend {spec.backend} runs on the CPU; use --device cpu")
     device = "cpu" if on_cpu_only else pick_device(device)

@@ -8,7 +8,8 @@ timed probe of the runtimes that passed, and of torch, picks the fastest for thi
 (``machine.signature()``), recorded beside the export. Later runs read that record and
 the export without importing torch: ``tower.json`` also holds the model's preprocessing
 and embedding size. Vectors of the exact runtimes count as the model's own, so switching
-between them never re-embeds; int8 (``onnx-int8``) is recorded as another model.
+between them never re-embeds; int8 and bf16 (``image_runtimes.RUNTIMES``: not exact)
+are recorded as other models.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ import platformdirs
 
 from photoplug.model import machine
 from photoplug.errors import PhotoplugError
-from photoplug.model.image_runtimes import (EXACT, INT8, OnnxRuntime, OpenVino, Runtime, installed,
-                                      require)
+from photoplug.model.image_runtimes import (EXACT, Runtime, available, installed, kind_of,
+                                            open_runtime, require)
 from photoplug.model.preprocess import Preprocess
 
 FORMAT = 1
@@ -115,10 +116,12 @@ class ImageTower:
         return self.fastest.get(machine.signature(), {}).get("runtime")
 
     def torch_free(self, backend: str) -> str | None:
-        """The runtime that serves ``backend`` without torch, or None when torch is needed
-        (it was chosen, the export was refused, or nothing was measured on this CPU)."""
-        if backend == "int8":
-            return INT8 if self.error is None and installed(INT8) else None
+        """The runtime (as the index records it) that serves ``backend`` without torch, or
+        None when torch is needed (it was chosen, the export was refused, nothing was
+        measured on this CPU, or the runtime cannot run here)."""
+        kind = kind_of(backend)
+        if kind is not None and not kind.exact:  # chosen by name, another model's vectors
+            return kind.recorded if self.error is None and available(backend) else None
         runtime = self.choice() if backend == "auto" else backend
         if runtime in EXACT and self.passed(runtime) and installed(runtime):
             return runtime
@@ -127,25 +130,7 @@ class ImageTower:
     def open(self, runtime: str, keep: bool = True) -> Runtime:
         """A session of ``runtime`` over this export, on all cores; ``keep``: OpenVINO loads
         from (or makes) its compiled copy in the folder, as large as the model."""
-        threads = machine.cpu_count()
-        if runtime == "openvino":
-            return OpenVino(self.folder / "visual.onnx", threads,
-                            self.folder / "openvino-cache" if keep else None)
-        if runtime == INT8:
-            return OnnxRuntime(INT8, self._int8(), threads)
-        return OnnxRuntime(runtime, self.folder / "visual.onnx", threads)
-
-    def _int8(self) -> Path:
-        """The int8 copy (dynamic quantisation: int8 weights, activations per batch), made
-        once from the fp32 export."""
-        target = self.folder / "visual-int8.onnx"
-        if not target.exists():
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-            tmp = self.folder / f".visual-int8.{os.getpid()}.onnx"
-            quantize_dynamic(str(self.folder / "visual.onnx"), str(tmp),
-                             weight_type=QuantType.QInt8)
-            os.replace(tmp, target)
-        return target
+        return open_runtime(runtime, self.folder, machine.cpu_count(), keep)
 
     # -- made with torch ------------------------------------------------------------
 
@@ -257,15 +242,14 @@ def runtime_for(visual: Any, preprocess_cfg: Any, weights_hash: str, backend: st
             note(f"image embeddings through torch: could not export the image model ({exc})")
             return None
     sessions = tower.check(reference) if tower.unchecked() else {}
-    if backend == "int8":
-        backend = INT8
-    if backend in (INT8, *EXACT):
+    kind = kind_of(backend)
+    if kind is not None:  # a runtime named
         require(backend)
-        if tower.error or (backend != INT8 and not tower.passed(backend)):
+        if tower.error or (kind.exact and not tower.passed(backend)):
             why = tower.error or (f"its embeddings differ from torch's (cosine "
                                   f"{tower.cosines.get(backend, 0.0):.6f})")
-            raise PhotoplugError(f"the {backend} runtime cannot run this model: {why}; use "
-                                 f"--backend torch")
+            raise PhotoplugError(f"the {kind.name} runtime cannot run this model: {why}; "
+                                 f"use --backend torch")
         return tower.open(backend)
     exact = [r for r in EXACT if tower.passed(r) and installed(r)]
     if not exact:

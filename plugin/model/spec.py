@@ -18,18 +18,17 @@ from typing import Iterator
 import platformdirs
 
 from photoplug.errors import PhotoplugError, WeightsMissing
+from photoplug.model.image_runtimes import backend_names, is_exact, kind_of
 
 # The default for a new index: the best trade-off on a laptop CPU (docs/models.md): SigLIP2's
 # B/32 reads 256 px and many languages, retrieves best of the /32 models (Crossmodal-3600
 # 73.2 against 59.4 for OpenAI's ViT-B-32) and encodes photos about as fast.
 DEFAULT_MODEL = "ViT-B-32-SigLIP2-256"
 DEFAULT_PRETRAINED = "webli"
-# What computes image embeddings: ``auto`` is the fastest exact runtime measured on this
-# machine (see image_tower.py); auto, torch, openvino and onnx give one model's vectors,
-# int8 (older name: onnx-int8) another's.
-BACKENDS = ("auto", "torch", "openvino", "onnx", "int8", "onnx-int8")
-EXACT_BACKENDS = ("auto", "torch", "openvino", "onnx")
-_INT8_TAG = "onnx-int8"  # how the index records int8 vectors' model (ONNX Runtime's)
+# What computes image embeddings (image_runtimes.RUNTIMES): ``auto`` is the fastest exact
+# runtime measured on this machine (see image_tower.py); auto, torch and the exact runtimes
+# (openvino, onnx) give one model's vectors, int8 (older name: onnx-int8) and bf16 others'.
+BACKENDS = backend_names()
 LOCAL_DIR = "local-dir:"
 HF_HUB = "hf-hub:"
 # The order open_clip itself prefers inside a model folder.
@@ -48,8 +47,9 @@ class ModelSpec:
     backend: str = "auto"  # what computes image embeddings: one of BACKENDS
 
     def __post_init__(self) -> None:
-        if self.backend == _INT8_TAG:  # int8's older name: the same backend
-            object.__setattr__(self, "backend", "int8")
+        kind = kind_of(self.backend)
+        if kind is not None and self.backend in kind.aliases:  # an older name: the same
+            object.__setattr__(self, "backend", kind.name)
 
     @classmethod
     def build(cls, name: str | None, pretrained: str | None, weights: str | None,
@@ -89,7 +89,8 @@ class ModelSpec:
     def from_recorded(cls, name: str, pretrained: str) -> ModelSpec:
         """The spec of a model as the index recorded it (see ``recorded_pretrained``)."""
         pretrained, _, tag = pretrained.partition("#")
-        backend = "int8" if tag == _INT8_TAG else tag or "auto"
+        kind = kind_of(tag) if tag else None
+        backend = kind.name if kind is not None and not kind.exact else tag or "auto"
         if pretrained.startswith("file:"):
             return cls(name, None, pretrained[len("file:"):], backend)
         return cls(name, pretrained or None, None, backend)
@@ -97,10 +98,12 @@ class ModelSpec:
     @property
     def recorded_pretrained(self) -> str:
         """The pretrained tag, or ``file:PATH`` for a weights file, as the index stores it;
-        int8 adds ``#onnx-int8`` (its vectors are another model's). The exact backends add
+        a runtime that is not exact adds ``#`` and its record (int8: ``#onnx-int8``, bf16:
+        ``#openvino-bf16``): its vectors are another model's. The exact backends add
         nothing: their vectors are torch's (each export is checked), so they share a model."""
         tag = f"file:{self.weights}" if self.weights else (self.pretrained or "")
-        return tag if self.backend in EXACT_BACKENDS else f"{tag}#{_INT8_TAG}"
+        kind = kind_of(self.backend)
+        return tag if is_exact(self.backend) or kind is None else f"{tag}#{kind.recorded}"
 
     @property
     def label(self) -> str:
@@ -108,7 +111,7 @@ class ModelSpec:
             label = f"{self.name} ({Path(self.weights).name})"
         else:
             label = f"{self.name} ({self.pretrained})" if self.pretrained else self.name
-        return label if self.backend in EXACT_BACKENDS else f"{label} [{self.backend}]"
+        return label if is_exact(self.backend) else f"{label} [{self.backend}]"
 
     @property
     def download_command(self) -> str:

@@ -36,7 +36,8 @@ import numpy as np
 
 from photoplug.errors import PhotoplugError
 from photoplug.model.text_tower import (CHECK_TEXTS, HF_FILES, MIN_COSINE, SavedScale, TextTower,
-                                        cache_folder, model_logit_bias, model_logit_scale)
+                                        hf_options, cache_folder, model_logit_bias,
+                                        model_logit_scale)
 
 FORMAT = 1
 KIND = "onnx"
@@ -122,13 +123,12 @@ class OnnxTextTower(SavedScale):
             if self._session is not None:
                 return
             try:
-                from photoplug.model.hf_tokenizer import HFTokenizer
+                from photoplug.model.hf_tokenizer import HFTokenizer, save_compact
                 import onnxruntime as ort
-                spec = self.config["tokenizer"]
-                tokenizer = HFTokenizer(self.folder, self.config["context_length"],
-                                        clean=spec["clean"],
-                                        strip_sep_token=spec["strip_sep_token"],
-                                        tokenizer_mode=spec["mode"])
+                options = hf_options(self.config)
+                save_compact(self.folder, self.config["context_length"], self.language,
+                             **options)  # where an export from before them lacks it
+                tokenizer = HFTokenizer(self.folder, self.config["context_length"], **options)
                 if self.language:
                     tokenizer.set_language(self.language)
                 options = ort.SessionOptions()
@@ -222,7 +222,7 @@ def export(model: Any, tokenizer: Any, weights_hash: str) -> OnnxTextTower | Non
     reason it was refused, so it is not tried again); the tower, or None if refused."""
     import onnx  # noqa: F401  (torch's exporter needs it)
     import torch
-    from photoplug.model.hf_tokenizer import HFTokenizer
+    from photoplug.model.hf_tokenizer import HFTokenizer, save_compact
     from photoplug.model.text_tower import _tokenizer_config
     folder = folder_for(weights_hash)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -238,8 +238,7 @@ def export(model: Any, tokenizer: Any, weights_hash: str) -> OnnxTextTower | Non
         language = (getattr(inner, "src_lang", None) or DEFAULT_LANGUAGE) \
             if hasattr(inner, "src_lang") else None
         context = int(tokenizer.context_length)
-        ours = HFTokenizer(tmp, context, clean=spec["clean"],
-                           strip_sep_token=spec["strip_sep_token"], tokenizer_mode=spec["mode"])
+        ours = HFTokenizer(tmp, context, **hf_options({"tokenizer": spec}))
         if language:
             ours.set_language(language)
         ids = ours(CHECK_TEXTS)
@@ -258,7 +257,7 @@ def export(model: Any, tokenizer: Any, weights_hash: str) -> OnnxTextTower | Non
         config.update(dim=int(reference.shape[1]), context_length=context, tokenizer=spec,
                       language=language, logit_scale=model_logit_scale(model),
                       logit_bias=model_logit_bias(model),
-                      sizes={p.name: p.stat().st_size for p in tmp.iterdir()})
+                      sizes={p.name: p.stat().st_size for p in tmp.iterdir() if p.is_file()})
         tower = OnnxTextTower(tmp, config)
         reference /= np.linalg.norm(reference, axis=1, keepdims=True)
         cosine = float((tower.encode(CHECK_TEXTS) * reference).sum(1).min())
@@ -267,6 +266,7 @@ def export(model: Any, tokenizer: Any, weights_hash: str) -> OnnxTextTower | Non
             raise _Refused(f"ONNX Runtime's embeddings differ from torch's (cosine "
                            f"{cosine:.6f}, under {MIN_COSINE})")
         tower = None  # its session goes before the folder moves
+        save_compact(tmp, context, language, **hf_options(config))
     except _Refused as exc:
         config = {"format": FORMAT, "kind": KIND, "error": str(exc)}
         note(f"text embeddings through torch: the text model cannot run without it: {exc}")

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 import platformdirs
 
-from photoplug.model.hf_tokenizer import HFTokenizer
+from photoplug.model.hf_tokenizer import HFTokenizer, save_compact
 
 FORMAT = 3  # 3: causal/pool/act/projection bias/tokenizer kind in the config; logit bias
 CHECK_TEXTS = ["a photo of a dog on the beach", "Café été 写真", "x", "",
@@ -234,6 +234,8 @@ class TextTower(SavedScale):
             np.save(tmp / f"{name}.npy", array)
         for name, data in self.tokenizer_files.items():
             (tmp / name).write_bytes(data)
+        if self.tokenizer_files:
+            save_compact(tmp, self.config["context_length"], **hf_options(self.config))
         (tmp / "tower.json").write_text(json.dumps(self.config))
         try:
             os.replace(tmp, folder)
@@ -248,6 +250,8 @@ class TextTower(SavedScale):
             if config.get("format") != FORMAT:
                 return None
             weights = {p.stem: np.load(p, mmap_mode="r") for p in folder.glob("*.npy")}
+            if config["tokenizer"]["kind"] == "hf":  # a copy saved before compact forms
+                save_compact(folder, config["context_length"], **hf_options(config))
             return cls(weights, config, folder)
         except (OSError, ValueError, KeyError):
             return None
@@ -261,8 +265,14 @@ def _tokenizer(config: Mapping[str, Any], folder: Path | None) -> Any:
         return ClipTokenizer(open_clip_vocabulary(), config["context_length"])
     if folder is None:
         raise ValueError("a HuggingFace tokenizer needs its folder")
-    return HFTokenizer(folder, config["context_length"], clean=spec["clean"],
-                       strip_sep_token=spec["strip_sep_token"], tokenizer_mode=spec["mode"])
+    return HFTokenizer(folder, config["context_length"], **hf_options(config))
+
+
+def hf_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``HFTokenizer`` options a saved tower's config records."""
+    spec = config["tokenizer"]
+    return {"clean": spec["clean"], "strip_sep_token": spec["strip_sep_token"],
+            "tokenizer_mode": spec["mode"]}
 
 
 def _tokenizer_config(tokenizer: Any, folder: Path) -> dict[str, Any] | None:
