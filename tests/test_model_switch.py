@@ -39,6 +39,23 @@ def vectors_of(index: Path) -> dict[str, int]:
             "ON e.model_id = m.id GROUP BY m.id")}
 
 
+def paused_reindex(cli: Cli, library: Path, model: str, tmp_path: Path) -> subprocess.Popen:
+    """``photoplug index LIBRARY --model MODEL``, held still once its first batch of 8 is
+    stored (the caller kills it)."""
+    ready = tmp_path / "ready"
+    argv = [str(Path(sys.executable).with_name("photoplug")), "index", str(library),
+            "--model", model]
+    run = subprocess.Popen(argv, env={**cli.env, **pause_after_rows(
+        tmp_path / "pause", 8, ready, cli.env)}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        wait_for(ready.exists, "the re-index to store its first batch", timeout=240)
+    except AssertionError:
+        os.kill(run.pid, signal.SIGKILL)
+        raise
+    return run
+
+
 def top_model_and_hits(cli: Cli, query: str) -> tuple[str, list[str]]:
     """The model a search says it answered with, and the names of its top 5."""
     result = cli("search", query, "--top", "5", "--all-frames", "--json", model=False)
@@ -53,14 +70,8 @@ def test_a_new_model_answers_only_once_it_holds_every_photo(toy_cli: Cli, librar
     assert vectors_of(toy_cli.index) == {"toy-clip": 20}
 
     # re-index with toy-siglip-ml, held still (then killed) after its first batch of 8
-    ready = tmp_path / "ready"
-    argv = [str(Path(sys.executable).with_name("photoplug")), "index", str(library),
-            "--model", siglip]
-    run = subprocess.Popen(argv, env={**toy_cli.env, **pause_after_rows(
-        tmp_path / "pause", 8, ready, toy_cli.env)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+    run = paused_reindex(toy_cli, library, siglip, tmp_path)
     try:
-        wait_for(ready.exists, "the re-index to store its first batch", timeout=240)
         assert vectors_of(toy_cli.index)["toy-siglip-ml"] >= 8
 
         # meanwhile every photo is found, with the old model
@@ -106,17 +117,9 @@ def test_forgetting_the_model_being_switched_to_calls_the_switch_off(
         toy_cli: Cli, library: Path, tmp_path: Path) -> None:
     siglip = f"local-dir:{TOY_SIGLIP}"
     toy_cli("index", str(library))
-    ready = tmp_path / "ready"
-    argv = [str(Path(sys.executable).with_name("photoplug")), "index", str(library),
-            "--model", siglip]
-    run = subprocess.Popen(argv, env={**toy_cli.env, **pause_after_rows(
-        tmp_path / "pause", 8, ready, toy_cli.env)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    try:
-        wait_for(ready.exists, "the re-index to store its first batch", timeout=240)
-    finally:
-        os.kill(run.pid, signal.SIGKILL)
-        run.wait(timeout=60)
+    run = paused_reindex(toy_cli, library, siglip, tmp_path)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=60)
     called_off = toy_cli("forget", "--model", siglip, model=False)
     assert "called off" in called_off.stderr
     assert vectors_of(toy_cli.index) == {"toy-clip": 20}
