@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from index_and_search import TOY_CLIP, make_photos, random_arch_folder  # noqa: E402
+from index_and_search import TOY_CLIP, make_photos  # noqa: E402
+from random_models import model_folder  # noqa: E402
 
 from photoplug.model import machine  # noqa: E402
 
@@ -92,7 +93,7 @@ def main() -> None:
         from photoplug.model.image_tower import MIN_COSINE, export, min_cosine
         from photoplug.model.spec import ModelSpec
         model = f"local-dir:{TOY_CLIP}" if args.arch == "toy" else \
-            random_arch_folder(args.arch, tmp / "model")
+            model_folder(args.arch, tmp / "model")
         engine = load_engine(ModelSpec.build(model, None, None, "torch"), "cpu")
         start = time.perf_counter()
         tower = export(engine.model.visual, engine.model.visual.preprocess_cfg,

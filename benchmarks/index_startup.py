@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from index_and_search import make_photos, measured, random_arch_folder  # noqa: E402
+from index_and_search import make_photos, measured  # noqa: E402
+from random_models import model_folder  # noqa: E402
 
 from photoplug.model import machine  # noqa: E402
 
@@ -77,7 +78,7 @@ def main() -> None:
         tmp = Path(tmp)
         size = tuple(int(v) for v in args.size.split("x"))
         make_photos(tmp / "photos", args.photos, size)
-        model = random_arch_folder(args.arch, tmp / "model")
+        model = model_folder(args.arch, tmp / "model")
         os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")  # its exports, not the user's
         env = dict(os.environ)
         print(machine.describe())

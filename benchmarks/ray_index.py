@@ -22,7 +22,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from index_and_search import TOY_CLIP, make_photos, random_arch_folder  # noqa: E402
+from index_and_search import TOY_CLIP, make_photos  # noqa: E402
+from random_models import model_folder  # noqa: E402
 
 from photoplug.model import machine  # noqa: E402
 
@@ -44,7 +45,7 @@ def main() -> None:
         size = tuple(int(v) for v in args.size.split("x"))
         make_photos(tmp / "photos", args.photos, size)
         make_photos(tmp / "warm-up", 8, (640, 480))
-        model = random_arch_folder(args.arch, tmp / "model") if args.arch else \
+        model = model_folder(args.arch, tmp / "model") if args.arch else \
             f"local-dir:{TOY_CLIP}"
         print(machine.describe())
         print(f"{args.photos} JPEGs of {size[0]}x{size[1]}, "

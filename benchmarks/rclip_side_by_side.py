@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from index_and_search import make_photos, measured, random_arch_folder  # noqa: E402
+from index_and_search import make_photos, measured  # noqa: E402
+from random_models import model_folder  # noqa: E402
 
 from photoplug.model import machine  # noqa: E402
 
@@ -90,7 +91,7 @@ def main() -> None:
         make_photos(photos, args.photos, size)
         warm = tmp / "warm"
         make_photos(warm, 1, (640, 480))
-        model = random_arch_folder(ARCH, tmp / "model")
+        model = model_folder(ARCH, tmp / "model")
         rclip_model(model, tmp / "rclip-data")
         os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")  # exports of these random weights
         env = {**os.environ, "RCLIP_DATADIR": str(tmp / "rclip-data"), "HF_HUB_OFFLINE": "1",

@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from index_and_search import TOY_CLIP, random_arch_folder  # noqa: E402
+from index_and_search import TOY_CLIP  # noqa: E402
+from random_models import model_folder  # noqa: E402
 
 from photoplug.index.ann import APPROXIMATE_ABOVE  # noqa: E402
 from photoplug.api import Photoplug  # noqa: E402
@@ -113,7 +114,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="photoplug-bench-") as tmp:
         model = f"local-dir:{TOY_CLIP}" if args.arch == "toy" else \
-            random_arch_folder(args.arch, Path(tmp) / "model")
+            model_folder(args.arch, Path(tmp) / "model")
         index = Path(tmp) / "index.sqlite3"
         app = Photoplug(index=index, model=model, device="cpu")
         engine = app.engine(app.requested)

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from index_and_search import TOY_CLIP, make_photos, random_arch_folder  # noqa: E402
+from index_and_search import TOY_CLIP, make_photos  # noqa: E402
+from random_models import model_folder  # noqa: E402
 from draw import CLASSES, draw  # noqa: E402  (toy-clip's, on the path index_and_search set)
 
 from photoplug.model import machine  # noqa: E402
@@ -81,7 +82,7 @@ def main() -> None:
         tmp = Path(tmp)
         os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
         print(machine.describe())
-        model = random_arch_folder(args.arch, tmp / "model") if args.arch \
+        model = model_folder(args.arch, tmp / "model") if args.arch \
             else f"local-dir:{TOY_CLIP}"
         started = time.perf_counter()
         (tmp / "videos").mkdir()
