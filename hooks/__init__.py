@@ -22,11 +22,12 @@ from photoplug.hooks.types import (  # noqa: E402  (markers must exist before sp
     Query,
     QueryTerm,
     SearchResult,
+    WriteOptions,
     WritePlan,
     WriteReport,
 )
 
 __all__ = [
     "PROJECT", "hookspec", "hookimpl", "Adapter", "HostState", "Library", "LocationError", "PhotoRef", "PhotoText",
-    "Query", "QueryTerm", "SearchResult", "WritePlan", "WriteReport",
+    "Query", "QueryTerm", "SearchResult", "WriteOptions", "WritePlan", "WriteReport",
 ]

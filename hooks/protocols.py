@@ -113,6 +113,17 @@ class Corrected(Protocol):
         """Where photoplug keeps its record of what it wrote here."""
 
 
+@runtime_checkable
+class Rejecting(Protocol):
+    """A library that can mark photos rejected (``WritePlan.reject``) and give each its
+    earlier mark back on undo; core asks before it plans a reject."""
+
+    @property
+    def reject_mark(self) -> str:
+        """What the mark is called in this host, for messages ("digiKam's pick label
+        Rejected")."""
+
+
 def roots_of(library: Library) -> list[Path]:
     """The library's folders, or none when it does not say (nothing is served then)."""
     return list(library.roots()) if isinstance(library, Rooted) else []

@@ -15,7 +15,7 @@ from photoplug.hooks import hookspec
 if TYPE_CHECKING:
     from photoplug.hooks.protocols import Engine, TextReader
     from photoplug.hooks.types import (Adapter, HostState, Library, Query, SearchResult,
-                                       WritePlan, WriteReport)
+                                       WriteOptions, WritePlan, WriteReport)
 
 
 # -- hosts ---------------------------------------------------------------------------
@@ -26,10 +26,13 @@ def photoplug_adapters() -> list[Adapter]:
 
 
 @hookspec(firstresult=True)
-def photoplug_write(library: Library, plan: WritePlan, dry_run: bool) -> WriteReport | None:
+def photoplug_write(library: Library, plan: WritePlan, options: WriteOptions
+                    ) -> WriteReport | None:
     """Apply ``plan`` (keywords to add and take off, albums to set) to ``library`` at once:
     one transaction and one backup where the host has a database. Keywords and albums go
-    under photoplug's namespace; recorded so undo can reverse them.
+    under photoplug's namespace; recorded so undo can reverse them. ``options`` say how
+    (``dry_run``: only report; ``force``, ``wait``, ``keep_backups``, ``sidecars``,
+    ``handoff``: what applies to this host).
 
     Return None when ``library`` is not yours.
     """
@@ -44,8 +47,9 @@ def photoplug_read_back(library: Library, expected: HostState) -> HostState | No
 
 
 @hookspec(firstresult=True)
-def photoplug_undo(library: Library, dry_run: bool) -> WriteReport | None:
-    """Remove everything photoplug wrote to ``library``, and nothing else."""
+def photoplug_undo(library: Library, options: WriteOptions) -> WriteReport | None:
+    """Remove everything photoplug wrote to ``library``, and nothing else, as
+    ``photoplug_write`` writes (the same ``options``)."""
 
 
 # -- the plugin: model, index, search -------------------------------------------------

@@ -54,6 +54,7 @@ class Adapter(Protocol):
         """Open the part of a location string after ``scheme:``; raise LocationError if it can't.
 
         ``options`` carry scan settings such as ``exclude`` globs; ignore unknown ones.
+        How to write is not among them: ``WriteOptions`` travel with each write.
         """
 
 
@@ -142,10 +143,26 @@ class WritePlan:
     add_keywords: dict[str, set[str]] = field(default_factory=dict)  # id -> keywords
     remove_keywords: dict[str, set[str]] = field(default_factory=dict)  # id -> keywords
     albums: dict[str, set[str]] = field(default_factory=dict)  # name -> stable ids
+    # photos to mark rejected (digiKam's pick label, darktable's reject); undo gives back
+    # the mark each had. A host without such a mark refuses the whole plan in one line.
+    reject: set[str] = field(default_factory=set)
 
     def empty(self) -> bool:
         return not (any(self.add_keywords.values()) or any(self.remove_keywords.values())
-                    or self.albums)
+                    or self.albums or self.reject)
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How one command writes into a host, passed with each write and undo (never when a
+    library is opened). A host uses the settings that apply to it and ignores the rest."""
+
+    dry_run: bool = False  # report what would change, write nothing
+    force: bool = False  # write even while the host has its database open
+    wait: bool = False  # when the host has its database open, write once it closes
+    keep_backups: int | None = None  # backups of the database kept (None: the host's own)
+    sidecars: bool = False  # keywords into the photos' XMP sidecars too, beside the database
+    handoff: Path | None = None  # a running host's own module makes the changes: they go here
 
 
 @dataclass

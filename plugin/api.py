@@ -18,7 +18,7 @@ from photoplug.model.image_tower import ImageTower
 from photoplug.model.machine import gpu_possible
 from photoplug.hooks.protocols import Corrected
 from photoplug.hooks import (HostState, Library, LocationError, Query, SearchResult,
-                             WritePlan, WriteReport)
+                             WriteOptions, WritePlan, WriteReport)
 from photoplug.plugin_manager import apply_rerankers, get_plugin_manager, open_library
 from photoplug.index.store import IndexStore, default_index_path
 from photoplug.model.lazy_engine import LazyEngine
@@ -82,9 +82,11 @@ class Photoplug:
 
     def _builtin_backend(self) -> bool:
         """Whether models load through the built-in open_clip backend alone (only then do
-        its saved text towers and recorded identities stand for the model)."""
+        its saved text towers and recorded identities stand for the model): the one
+        implementation is that module itself, whatever name it was registered under."""
+        from photoplug import default_plugin
         impls = self.pm.hook.photoplug_load_model.get_hookimpls()
-        return [i.plugin_name for i in impls] == ["clip"]
+        return [i.plugin for i in impls] == [default_plugin]
 
     def _lazy(self, spec: ModelSpec, identity: ModelIdentity,
               image: ImageTower | None = None) -> LazyEngine:
@@ -302,9 +304,11 @@ class Photoplug:
             raise PhotoplugError(f"no installed adapter can write to {library.uri}")
         return report
 
-    def write(self, library: Library, plan: WritePlan, dry_run: bool = False) -> WriteReport:
-        """Apply one plan of keywords and albums to ``library`` (one transaction)."""
-        return self._write("photoplug_write", library, plan=plan, dry_run=dry_run)
+    def write(self, library: Library, plan: WritePlan,
+              options: WriteOptions = WriteOptions()) -> WriteReport:
+        """Apply one plan of keywords and albums to ``library`` (one transaction), as
+        ``options`` say (a dry run, waiting for the host...)."""
+        return self._write("photoplug_write", library, plan=plan, options=options)
 
     def read_back(self, library: Library, expected: HostState) -> HostState:
         """What photoplug's namespace in ``library`` holds now (empty if the host cannot
@@ -312,11 +316,11 @@ class Photoplug:
         state = self.pm.hook.photoplug_read_back(library=library, expected=expected)
         return state if state is not None else HostState()
 
-    def undo(self, library: Library, dry_run: bool = False) -> WriteReport:
+    def undo(self, library: Library, options: WriteOptions = WriteOptions()) -> WriteReport:
         """Remove everything photoplug wrote to ``library``; then its record of the
         user's corrections goes too (nothing of photoplug's is left to correct)."""
-        report = self._write("photoplug_undo", library, dry_run=dry_run)
-        if isinstance(library, Corrected) and not dry_run and not report.errors:
+        report = self._write("photoplug_undo", library, options=options)
+        if isinstance(library, Corrected) and not options.dry_run and not report.errors:
             Ledger(library.ledger_path).forget()
         return report
 

@@ -11,7 +11,7 @@ from apple_fixtures import CAFE, UUIDS, osxphotos_database, photos_export, user_
 from conftest import Cli, album_plan, keyword_plan
 from test_folder_writeback import read_keywords, snapshot
 from photoplug.adapters.apple_export.adapter import AppleExportAdapter, AppleExportLibrary
-from photoplug.hooks import LocationError
+from photoplug.hooks import LocationError, WriteOptions
 
 U1, U2, U3, U4 = (UUIDS[k] for k in ["2024/06/01/IMG_0001.HEIC", "2024/06/01/IMG_0002.JPG",
                                       "2024/06/02/IMG_0003.heic", "2024/06/02/IMG_0004.JPG"])
@@ -70,10 +70,10 @@ def test_sidecars_merge_and_plan_uses_uuids(export) -> None:
     root = export.root
     before = snapshot(root)
     words = {U1: ["beach"], U2: ["beach", "sunset"], U3: ["forest"], U4: ["beach"]}
-    assert export.write(keyword_plan(words), dry_run=True).changes
+    assert export.write(keyword_plan(words), WriteOptions(dry_run=True)).changes
     assert snapshot(root) == before  # a dry run writes nothing
 
-    report = export.write(keyword_plan(words), dry_run=False)
+    report = export.write(keyword_plan(words), WriteOptions())
     assert not report.errors, report.errors
     day1, day2 = root / "2024/06/01", root / "2024/06/02"
     photos_own = read_keywords(day1 / "IMG_0002.xmp")  # Photos' naming kept
@@ -96,18 +96,18 @@ def test_sidecars_merge_and_plan_uses_uuids(export) -> None:
     assert f'"{U2}/L0/001", "IMG_0002.JPG"' in script
 
     written = snapshot(root)
-    again = export.write(keyword_plan(words), dry_run=False)
+    again = export.write(keyword_plan(words), WriteOptions())
     assert again.changes == [] and snapshot(root) == written  # idempotent
 
-    albums = export.write(album_plan({"beach days": [U1, U4], "empty": []}), dry_run=False)
+    albums = export.write(album_plan({"beach days": [U1, U4], "empty": []}), WriteOptions())
     assert any("beach days" in c for c in albums.changes)
     plan = json.loads((root / "photoplug-plan.json").read_text())
     assert plan["albums"] == {"beach days": sorted([U1, U4]), "empty": []}
-    assert export.write(album_plan({"beach days": [U4]}), dry_run=False).changes  # shrinks
+    assert export.write(album_plan({"beach days": [U4]}), WriteOptions()).changes  # shrinks
     assert json.loads((root / "photoplug-plan.json").read_text())["albums"]["beach days"] \
         == [U4]
 
-    undo = export.undo(dry_run=False)
+    undo = export.undo(WriteOptions())
     assert not undo.errors, undo.errors
     after = snapshot(root)
     undo_plan = json.loads(after.pop("photoplug-undo.json"))
@@ -123,7 +123,7 @@ def test_sidecars_merge_and_plan_uses_uuids(export) -> None:
 def test_without_uuids_photos_are_found_by_name_and_capture_date(export) -> None:
     ids = {"2024/06/01/IMG_0001.HEIC", "2024/06/01/IMG_0002.JPG",
            "2024/06/03/IMG_0006.PNG", f"{CAFE}/IMG_0005.JPG"}
-    report = export.write(album_plan({"mix": ids}), dry_run=False)
+    report = export.write(album_plan({"mix": ids}), WriteOptions())
     assert not report.errors
     photos = json.loads((export.root / "photoplug-plan.json").read_text())["photos"]
     assert photos["2024/06/01/IMG_0001.HEIC"]["taken"] == "2024-06-01T08:00:00"  # HEIC EXIF
@@ -139,7 +139,7 @@ def test_without_uuids_photos_are_found_by_name_and_capture_date(export) -> None
 def test_broken_sidecar_is_reported_and_left_alone(export) -> None:
     broken = export.root / "2024/06/02/IMG_0003.heic.xmp"
     broken.write_bytes(b"<x:xmpmeta><rdf:RDF><rdf:Description dc:subject=")
-    report = export.write(keyword_plan({U3: ["forest"], U2: ["beach"]}), dry_run=False)
+    report = export.write(keyword_plan({U3: ["forest"], U2: ["beach"]}), WriteOptions())
     assert len(report.errors) == 1 and "IMG_0003" in report.errors[0]
     assert broken.read_bytes() == b"<x:xmpmeta><rdf:RDF><rdf:Description dc:subject="
     assert read_keywords(export.root / "2024/06/01/IMG_0002.xmp")["XMP-dc:Subject"] == \
@@ -150,7 +150,7 @@ def test_sidecar_naming_follows_the_folder(export) -> None:
     for rel in ["2024/06/02/IMG_0004.JPG", "Albums/Beach/IMG_0004.JPG"]:
         user_sidecar((export.root / rel).with_suffix(".xmp"), "Cara")
     # most sidecars here are now Photos' FILE.xmp: new ones follow
-    export.write(keyword_plan({U1: ["beach"]}), dry_run=False)
+    export.write(keyword_plan({U1: ["beach"]}), WriteOptions())
     assert (export.root / "2024/06/01/IMG_0001.xmp").exists()
     assert not (export.root / "2024/06/01/IMG_0001.HEIC.xmp").exists()
 
@@ -191,9 +191,9 @@ def test_index_search_write_undo_from_the_cli(toy_cli: Cli, built, tmp_path: Pat
 
 
 def test_undo_dry_run_writes_nothing_and_a_bad_database_is_named(export) -> None:
-    export.write(keyword_plan({U1: ["beach"]}), dry_run=False)
+    export.write(keyword_plan({U1: ["beach"]}), WriteOptions())
     written = snapshot(export.root)
-    dry = export.undo(dry_run=True)
+    dry = export.undo(WriteOptions(dry_run=True))
     assert any("photoplug-undo.applescript" in c for c in dry.changes)
     assert snapshot(export.root) == written
     (export.root / ".osxphotos_export.db").write_bytes(b"not sqlite" * 100)

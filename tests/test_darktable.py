@@ -16,13 +16,13 @@ from typing import IO
 import psutil
 import pytest
 
-from conftest import Cli, album_plan, keyword_plan
-from darktable_fixtures import (Darktable, darktable, dump, made_by_darktable,  # noqa: F401
-                                needs_darktable, rows, tagged)
+from conftest import Cli, album_plan, draw_photo, keyword_plan
+from darktable_fixtures import (Darktable, darktable, dump, lua_string,  # noqa: F401
+                                made_by_darktable, needs_darktable, rows, tagged)
 from photoplug.adapters.darktable import db as darktable_db
 from photoplug.adapters.darktable.adapter import DarktableAdapter
 from photoplug.adapters.darktable.process import darktable_using
-from photoplug.hooks import HostState, LocationError
+from photoplug.hooks import HostState, LocationError, WriteOptions
 from photoplug.plugin_manager import get_plugin_manager
 from test_albums import TOY_ALBUMS, toy_vocabulary
 
@@ -137,14 +137,14 @@ def test_write_idempotent_reversible(darktable: Darktable, made_by_darktable: Ma
     red = ids_of(made_by_darktable, "red circle")
 
     beach = album_plan({"Beach|selfies": {str(i) for i in red}})
-    dry = pm.hook.photoplug_write(library=library, plan=beach, dry_run=True)
+    dry = pm.hook.photoplug_write(library=library, plan=beach, options=WriteOptions(dry_run=True))
     assert dry.changes == ["create tag photoplug|albums|Beach¦selfies",
                            "tag 2 photos photoplug|albums|Beach¦selfies"]
     assert dumps(darktable) == original
-    report = pm.hook.photoplug_write(library=library, plan=beach, dry_run=False)
+    report = pm.hook.photoplug_write(library=library, plan=beach, options=WriteOptions())
     assert report.changes == dry.changes
     words = keyword_plan({"3": ["bird", "sky/blue"], "4": ["bird"], "999": ["bird"]})
-    pm.hook.photoplug_write(library=library, plan=words, dry_run=False)
+    pm.hook.photoplug_write(library=library, plan=words, options=WriteOptions())
     backups = sorted(darktable.configdir.glob("*.db.photoplug-backup-*"))
     assert len(backups) == 4, "one backup of each database per write"
     assert str(backups[2]) in report.notes[-1] and str(backups[0]) in report.notes[-1]
@@ -165,15 +165,15 @@ def test_write_idempotent_reversible(darktable: Darktable, made_by_darktable: Ma
                               {"bird": {"3", "4"}, "mine": {str(min(ids_of(
                                   made_by_darktable, "purple circle")))}})
 
-    again = pm.hook.photoplug_write(library=library, plan=beach, dry_run=False)
+    again = pm.hook.photoplug_write(library=library, plan=beach, options=WriteOptions())
     assert again.changes == [] and dumps(darktable) == (library_after, data_after)
     assert len(list(darktable.configdir.glob("*.db.photoplug-backup-*"))) == 4
 
     pm.hook.photoplug_write(library=library, plan=album_plan({"Beach|selfies": {"3", "9"}}),
-                            dry_run=False)  # membership follows
+                            options=WriteOptions())  # membership follows
     assert tagged(darktable, "photoplug|albums|Beach¦selfies") == {3, 9}
 
-    undo = pm.hook.photoplug_undo(library=library, dry_run=False)
+    undo = pm.hook.photoplug_undo(library=library, options=WriteOptions())
     assert "remove tag photoplug|tags|bird (2 photos)" in undo.changes
     assert dumps(darktable) == original  # the user's photoplug|tags|mine and places|Paris too
     assert not (darktable.configdir / ".photoplug").exists()
@@ -209,7 +209,8 @@ def test_bad_libraries_get_one_line(toy_cli: Cli, darktable: Darktable, made_by_
     assert "version 99 (data.db 9), newer than photoplug knows" in message
     assert "Lua module" in message
     with pytest.raises(LocationError, match="newer than photoplug knows"):
-        DarktableAdapter().open(darktable.location[10:]).write(album_plan({"x": {"1"}}), False)
+        DarktableAdapter().open(darktable.location[10:]).write(album_plan({"x": {"1"}}),
+                                                                WriteOptions())
     assert dumps(darktable) == before
 
 
@@ -347,3 +348,51 @@ return table.concat(names, ";")
     trip = rows(darktable.data, "SELECT id FROM tags WHERE name = 'trip'")[0][0]
     assert after["tags"] == before["tags"] + [(trip, "trip", None, None)]
     assert [r for r in after["tagged_images"] if r[1] != trip] == before["tagged_images"]
+
+
+def test_duplicates_mark_others_rejected_as_darktable_shows_it(
+        toy_cli: Cli, darktable: Darktable, tmp_path: Path) -> None:
+    """A photo and two copies imported by darktable (one rated 3 stars by the user): the
+    copies show rejected in darktable after `duplicates --mark-others rejected`; the user
+    takes the reject off one, which a re-run keeps; after undo the other shows its three
+    stars again."""
+    from PIL import Image
+    shots = tmp_path / "shots"
+    original = draw_photo(shots / "original.jpg", "red", "circle", seed=901, size=(640, 480))
+    Image.open(original).resize((320, 240)).save(shots / "small.jpg", quality=80)
+    Image.open(original).save(shots / "recompressed.jpg", quality=60)
+    imported = darktable.run(f"""local dt = require "darktable"
+local ids = {{}}
+for _, name in ipairs({{"original.jpg", "small.jpg", "recompressed.jpg"}}) do
+  local image = dt.database.import({lua_string(str(shots))} .. "/" .. name)
+  ids[#ids + 1] = image.id
+end
+dt.database.get_image(ids[2]).rating = 3
+return table.concat(ids, " ")
+""")
+    original_id, small, recompressed = (int(i) for i in imported.split())
+    show = f"""local dt = require "darktable"
+local out = {{}}
+for _, id in ipairs({{{original_id}, {small}, {recompressed}}}) do
+  out[#out + 1] = tostring(dt.database.get_image(id).rating)
+end
+return table.concat(out, " ")
+"""
+    toy_cli("index", darktable.location)
+    groups = toy_cli.json("duplicates", darktable.location, "--write", "--mark-others",
+                          "rejected", model=False)
+    mine = [g for g in groups if str(original_id) in {m["id"] for m in g["members"]}]
+    assert [sorted(int(m["id"]) for m in g["members"]) for g in mine] == \
+        [sorted([original_id, small, recompressed])]
+    assert [m["id"] for m in mine[0]["members"] if m["keep"]] == [str(original_id)]
+    assert darktable.run(show) == "1 -1 -1"  # both copies rejected (1 star: darktable's default)
+
+    darktable.run(f"""local dt = require "darktable"
+dt.database.get_image({recompressed}).rating = 1 -- the user keeps this one after all
+""")
+    again = toy_cli("duplicates", darktable.location, "--write", "--mark-others", "rejected",
+                    model=False)
+    assert "1 photos you took photoplug's reject off stay as you left them" in again.stderr
+    assert darktable.run(show) == "1 -1 1"
+    toy_cli("undo", darktable.location, model=False)
+    assert darktable.run(show) == "1 3 1"  # the stars the user gave are back

@@ -18,7 +18,7 @@ from conftest import REPO, Cli, album_plan, keyword_plan
 from digikam_fixtures import FIXTURES, VERSIONS, dump, library_db
 from photoplug.adapters.digikam.adapter import DigikamAdapter
 from photoplug.adapters.digikam.db import ROOT_TAG, resolve_root, search_xml
-from photoplug.hooks import LocationError
+from photoplug.hooks import LocationError, WriteOptions
 from photoplug.plugin_manager import get_plugin_manager
 
 
@@ -107,11 +107,11 @@ def test_write_idempotent_reversible(version: int, tmp_path: Path) -> None:
     original = dump(db)
 
     beach = album_plan({"Beach selfies": ["1", "9"]})
-    dry = pm.hook.photoplug_write(library=library, plan=beach, dry_run=True)
+    dry = pm.hook.photoplug_write(library=library, plan=beach, options=WriteOptions(dry_run=True))
     assert dry.changes and dump(db) == original
-    report = pm.hook.photoplug_write(library=library, plan=beach, dry_run=False)
-    pm.hook.photoplug_write(library=library, plan=keyword_plan({"9": ["bird", "sky/blue"],
-                                                                "11": ["bird"]}), dry_run=False)
+    report = pm.hook.photoplug_write(library=library, plan=beach, options=WriteOptions())
+    words = keyword_plan({"9": ["bird", "sky/blue"], "11": ["bird"]})
+    pm.hook.photoplug_write(library=library, plan=words, options=WriteOptions())
     backups = sorted(db.parent.glob("digikam4.db.photoplug-backup-*"))
     assert len(backups) == 2 and dump(backups[0]) == original
     assert str(backups[0]) in report.notes[-1]
@@ -129,18 +129,18 @@ def test_write_idempotent_reversible(version: int, tmp_path: Path) -> None:
     assert rows(db, "SELECT type, name, query FROM Searches WHERE name LIKE 'photoplug%'") == \
         [(2, "photoplug: Beach selfies", search_xml(album_tag))]
 
-    again = pm.hook.photoplug_write(library=library, plan=beach, dry_run=False)
+    again = pm.hook.photoplug_write(library=library, plan=beach, options=WriteOptions())
     assert again.changes == [] and dump(db) == after  # idempotent, and no new backup
     assert len(list(db.parent.glob("digikam4.db.photoplug-backup-*"))) == 2
 
     pm.hook.photoplug_write(library=library, plan=album_plan({"Beach selfies": ["9", "11"]}),
-                            dry_run=False)  # membership follows, search updated in place
+                            options=WriteOptions())  # membership follows, search updated in place
     assert {i for (i,) in rows(db, "SELECT imageid FROM ImageTags WHERE tagid=?",
                                album_tag)} == {9, 11}
     assert len(rows(db, "SELECT id FROM Searches WHERE name LIKE 'photoplug%'")) == 1
 
     user_tag = tag_id(db, "Animal", "Bird")  # a user tag photoplug must never touch
-    undo = pm.hook.photoplug_undo(library=library, dry_run=False)
+    undo = pm.hook.photoplug_undo(library=library, options=WriteOptions())
     assert any("smart album" in c for c in undo.changes)
     assert dump(db) == original
     assert tag_id(db, "Animal", "Bird") == user_tag
@@ -153,7 +153,7 @@ def test_refuses_while_locked(collection) -> None:
     holder.execute("BEGIN IMMEDIATE")  # another program is writing
     try:
         with pytest.raises(LocationError, match="is locked by another program"):
-            library.write(keyword_plan({"2": ["y"]}), dry_run=False)
+            library.write(keyword_plan({"2": ["y"]}), WriteOptions())
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -183,7 +183,7 @@ def test_sigkill_mid_transaction_leaves_db_untouched(collection) -> None:
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
     assert dump(db) == original
     library = DigikamAdapter().open(str(db))
-    library.write(album_plan({"complete": ["1", "2"]}), dry_run=False)
+    library.write(album_plan({"complete": ["1", "2"]}), WriteOptions())
     assert len(rows(db, "SELECT * FROM ImageTags WHERE tagid=?",
                     tag_id(db, ROOT_TAG, "albums", "complete"))) == 2
 
@@ -263,11 +263,11 @@ def test_sidecars_name_the_tags_photoplug_wrote_and_undo_exactly(collection,
     originals = {p: p.read_bytes() for p in (turtle, volunteer)}
     original_db = dump(db)
 
-    library = DigikamAdapter().open(str(db), sidecars=True)
+    library, sidecars = DigikamAdapter().open(str(db)), WriteOptions(sidecars=True)
     report = library.write(keyword_plan({"11": ["beach"], "12": ["beach"],
-                                         "9": ["sky/blue"]}), dry_run=False)
+                                         "9": ["sky/blue"]}), sidecars)
     assert not report.errors, report.errors
-    library.write(album_plan({"Sunsets": ["9", "11"]}), dry_run=False)
+    library.write(album_plan({"Sunsets": ["9", "11"]}), sidecars)
     beach = tag_id(db, ROOT_TAG, "tags", "beach")
     for sidecar in (turtle, volunteer):
         now = read_keywords(sidecar)
@@ -286,7 +286,7 @@ def test_sidecars_name_the_tags_photoplug_wrote_and_undo_exactly(collection,
     assert rows(db, "SELECT imageid FROM ImageTags WHERE tagid=?",
                 tag_path(db, birds["XMP-digiKam:TagsList"][0])) == [(9,)]
 
-    library.undo(dry_run=False)
+    library.undo(sidecars)
     assert {p: p.read_bytes() for p in (turtle, volunteer)} == originals
     assert not (pictures / "Nature" / "Animals" / "Birds.jpg.xmp").exists()
     assert dump(db) == original_db

@@ -25,7 +25,7 @@ from digikam_fixtures import library_db
 from photoplug.adapters.digikam.adapter import DigikamAdapter
 from photoplug.adapters.digikam.process import Using, digikam_using, digikamrc
 from photoplug.cli import main
-from photoplug.hooks import LocationError
+from photoplug.hooks import LocationError, WriteOptions
 
 HOLDER = """
 import sqlite3, sys
@@ -89,7 +89,8 @@ def test_a_digikam_on_another_database_does_not_block(collection: Path,
     with fake_digikam(tmp_path, "sleep", "600") as other:
         assert psutil.Process(other.pid).name() == "digikam"
         assert digikam_using(collection) is None
-        report = DigikamAdapter().open(str(collection)).write(keyword_plan({"1": ["x"]}), False)
+        report = DigikamAdapter().open(str(collection)).write(keyword_plan({"1": ["x"]}),
+                                                               WriteOptions())
         assert report.changes
 
 
@@ -100,12 +101,13 @@ def test_a_digikam_holding_the_database_blocks_unless_forced(collection: Path,
         before = collection.read_bytes()
         with pytest.raises(LocationError, match=rf"^digiKam has {collection} open \(pid "
                                                 rf"{digikam.pid}\): close it first.*--wait"):
-            DigikamAdapter().open(str(collection)).write(album_plan({"a": ["1"]}), False)
+            DigikamAdapter().open(str(collection)).write(album_plan({"a": ["1"]}), WriteOptions())
         assert collection.read_bytes() == before
-        dry = DigikamAdapter().open(str(collection)).write(album_plan({"a": ["1"]}), True)
+        dry = DigikamAdapter().open(str(collection)).write(album_plan({"a": ["1"]}),
+                                                            WriteOptions(dry_run=True))
         assert dry.changes and collection.read_bytes() == before
-        forced = DigikamAdapter().open(str(collection), force=True)
-        assert forced.write(album_plan({"a": ["1"]}), False).changes
+        forced = DigikamAdapter().open(str(collection))
+        assert forced.write(album_plan({"a": ["1"]}), WriteOptions(force=True)).changes
 
 
 @pytest.mark.parametrize("name, counts", [("digiKam", True), ("digikam.exe", True),

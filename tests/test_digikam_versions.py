@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Cli, album_plan, keyword_plan
+from conftest import Cli, album_plan
 from digikam_fixtures import (
     FIXTURES,
     VERSIONS,
@@ -24,7 +24,7 @@ from digikam_fixtures import (
     upgrade,
 )
 from photoplug.adapters.digikam.adapter import DigikamAdapter
-from photoplug.hooks import LocationError
+from photoplug.hooks import LocationError, WriteOptions
 
 
 def sql(db: Path, statement: str, *args: object) -> list[tuple]:
@@ -106,13 +106,13 @@ def test_a_newer_version_is_searched_but_never_written(tmp_path: Path, cli: Cli)
     sql(db, "UPDATE Settings SET value='17' WHERE keyword IN ('DBVersion', "
             "'DBVersionRequired')")
     before = db.read_bytes()
-    library = DigikamAdapter().open(str(db), force=True)
+    library = DigikamAdapter().open(str(db))
     assert len(list(library.scan())) == 12
     assert {int(i) for i in library.select(tags=["Animal"])} == {9, 11}
     for dry_run in (True, False):
         with pytest.raises(LocationError, match=r"version 17, newer than photoplug knows "
                                                 r"\(10 to 16\).*does not write to it"):
-            library.write(album_plan({"x": ["9"]}), dry_run=dry_run)
+            library.write(album_plan({"x": ["9"]}), WriteOptions(dry_run=dry_run, force=True))
     location = f"digikam:{db}"
     cli("index", location)
     refused = cli("search", "a photo", location, "--save-album", "x", model=False,

@@ -1,11 +1,11 @@
 """``photoplug duplicates``: groups of one shot among photos made at test time, the copy to
 keep, keywords written to a folder and to digiKam (undone, corrected, refused while
-locked), bad input, and the approximate neighbours against the exact ones."""
+locked), the other copies marked rejected in digiKam (undone, the user's change kept),
+bad input, and the approximate neighbours against the exact ones."""
 from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -160,6 +160,71 @@ def test_digikam_write_undo_and_a_locked_database(toy_cli: Cli, tmp_path: Path) 
     assert len(drawn) == 12
     toy_cli("undo", location, model=False)
     assert digikam_tags(db) == {}
+
+
+def pick_labels(db: Path) -> dict[int, str]:
+    """Each image's pick label as digiKam keeps it (an internal tag linked to it)."""
+    with sqlite3.connect(db) as con:
+        found = dict(con.execute(
+            "SELECT it.imageid, t.name FROM ImageTags it JOIN Tags t ON t.id = it.tagid "
+            "JOIN Tags p ON p.id = t.pid WHERE p.name = '_Digikam_Internal_Tags_' AND "
+            "t.name LIKE 'Pick Label %'"))
+    con.close()
+    return found
+
+
+def test_digikam_mark_others_rejected_undo_and_the_users_change(toy_cli: Cli, tmp_path: Path
+                                                                ) -> None:
+    """Two copies of image 2: 3 (pick label Accepted, from digiKam) and 12 (none). They
+    are marked rejected; the user then gives 12 the label Pending, which a re-run keeps;
+    undo gives 3 its Accepted back and leaves 12 as the user set it."""
+    db = tmp_path / "db" / "digikam4.db"
+    db.parent.mkdir()
+    library_db(db, tmp_path / "pictures")
+    with sqlite3.connect(db) as con:
+        a, b, c = [Path(tmp_path / "pictures" / album.strip("/") / name) for album, name in
+                   con.execute("SELECT a.relativePath, i.name FROM Images i JOIN Albums a "
+                               "ON a.id = i.album WHERE i.id IN (2, 3, 12) ORDER BY i.id")]
+    con.close()
+    Image.open(a).resize((320, 240)).save(b, quality=80)
+    Image.open(a).save(c, quality=60)
+    before = pick_labels(db)
+    assert before[2] == before[3] == "Pick Label Accepted" and 12 not in before
+    location = f"digikam:{db}"
+    toy_cli("index", location)
+    alone = toy_cli("duplicates", location, "--mark-others", "rejected", check=False,
+                    model=False)
+    assert alone.returncode == 1 and "--mark-others needs --write" in alone.stderr
+    dry = toy_cli("duplicates", location, "--write", "--mark-others", "rejected", "--dry-run",
+                  model=False)
+    assert "pick label Rejected on 2 photos" in dry.stderr and pick_labels(db) == before
+    groups = found_groups(toy_cli, location, "--write", "--mark-others", "rejected")
+    assert [sorted(m["id"] for m in g["members"]) for g in groups] == [["12", "2", "3"]]
+    assert [m["id"] for g in groups for m in g["members"] if m["keep"]] == ["2"]
+    marked = pick_labels(db)
+    assert marked == {**before, 3: "Pick Label Rejected", 12: "Pick Label Rejected"}
+
+    with sqlite3.connect(db) as con:  # the user picks image 12 after all, as digiKam does
+        con.execute("UPDATE ImageTags SET tagid = (SELECT id FROM Tags WHERE name = "
+                    "'Pick Label Pending') WHERE imageid = 12 AND tagid = (SELECT id FROM "
+                    "Tags WHERE name = 'Pick Label Rejected')")
+    con.close()
+    again = toy_cli("duplicates", location, "--write", "--mark-others", "rejected",
+                    model=False)
+    assert "1 photos you took photoplug's reject off stay as you left them" in again.stderr
+    assert pick_labels(db)[12] == "Pick Label Pending"
+    undone = toy_cli("undo", location, model=False)
+    assert "give 1 photos back the pick label" in undone.stderr
+    assert pick_labels(db) == {**before, 12: "Pick Label Pending"}
+    assert digikam_tags(db) == {}
+
+
+def test_a_folder_has_no_reject_mark(toy_cli: Cli, small: Path) -> None:
+    refused = toy_cli("duplicates", str(small), "--write", "--mark-others", "rejected",
+                      check=False)
+    errors = [line for line in refused.stderr.splitlines() if "error" in line]
+    assert refused.returncode == 1 and len(errors) == 1 and "no reject mark" in errors[0]
+    assert not list(small.rglob("*.xmp"))
 
 
 def test_bad_input_is_skipped_and_one_photo_has_no_group(toy_cli: Cli, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import Cli, album_plan, draw_photo, keyword_plan
 from photoplug.adapters.folder.adapter import FolderAdapter
+from photoplug.hooks import WriteOptions
 
 FIELDS = ["XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "XMP-digiKam:TagsList"]
 
@@ -54,10 +55,10 @@ def test_keywords_merge_and_undo_restores_exactly(library) -> None:
     words = {sid: ["beach", "sunset"] for sid in
              ["trip/plain.jpg", "trip/has sidecar.jpg", "trip/-dash ünï\ncode.jpg",
               "trip/short.jpg"]}
-    dry = library.write(keyword_plan(words), dry_run=True)
+    dry = library.write(keyword_plan(words), WriteOptions(dry_run=True))
     assert len(dry.changes) == 4 and snapshot(root) == before
 
-    report = library.write(keyword_plan(words), dry_run=False)
+    report = library.write(keyword_plan(words), WriteOptions())
     assert not report.errors, report.errors
     mine = read_keywords(root / "trip" / "has sidecar.jpg.xmp")
     assert mine["XMP-dc:Subject"] == ["Anna", "beach", "sunset"]  # "beach" was the user's
@@ -72,19 +73,19 @@ def test_keywords_merge_and_undo_restores_exactly(library) -> None:
     assert odd["XMP-digiKam:TagsList"] == ["photoplug/beach", "photoplug/sunset"]
 
     written = snapshot(root)
-    assert library.write(keyword_plan(words), dry_run=False).changes == []  # idempotent
+    assert library.write(keyword_plan(words), WriteOptions()).changes == []  # idempotent
     assert snapshot(root) == written
 
-    library.undo(dry_run=False)
+    library.undo(WriteOptions())
     assert snapshot(root) == before
 
 
 def test_undo_after_the_user_edited_a_sidecar_keeps_their_edit(library) -> None:
     sidecar = library.root / "trip" / "has sidecar.jpg.xmp"
-    library.write(keyword_plan({"trip/has sidecar.jpg": ["dog"]}), dry_run=False)
+    library.write(keyword_plan({"trip/has sidecar.jpg": ["dog"]}), WriteOptions())
     subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-dc:Subject+=Bob",
                     str(sidecar)], check=True)
-    library.undo(dry_run=False)
+    library.undo(WriteOptions())
     after = read_keywords(sidecar)
     assert after["XMP-dc:Subject"] == ["Anna", "beach", "Bob"]
     assert after["XMP-digiKam:TagsList"] == ["People/Anna"]
@@ -94,7 +95,7 @@ def test_broken_sidecar_is_reported_and_left_alone(library) -> None:
     broken = library.root / "trip" / "plain.jpg.xmp"
     broken.write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF")
     report = library.write(keyword_plan({"trip/plain.jpg": ["beach"],
-                                         "trip/short.jpg": ["beach"]}), dry_run=False)
+                                         "trip/short.jpg": ["beach"]}), WriteOptions())
     assert len(report.errors) == 1 and "plain.jpg" in report.errors[0]
     assert broken.read_text() == "<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF"
     assert "beach" in read_keywords(library.root / "trip" / "short.xmp")["XMP-dc:Subject"]
@@ -103,17 +104,17 @@ def test_broken_sidecar_is_reported_and_left_alone(library) -> None:
 def test_albums_are_folders_of_links_with_exact_membership(library) -> None:
     albums = library.root / ".photoplug" / "albums"
     library.write(album_plan({"Beach / sun": ["trip/plain.jpg", "trip/short.jpg"]}),
-                  dry_run=False)
+                  WriteOptions())
     (album,) = albums.iterdir()
     links = sorted(album.iterdir())
     assert [p.resolve() for p in links] == [library.root / "trip" / "plain.jpg",
                                             library.root / "trip" / "short.jpg"]
     assert all(not os.path.isabs(os.readlink(p)) for p in links)  # the library can move
-    library.write(album_plan({"Beach / sun": ["trip/short.jpg"]}), dry_run=False)
+    library.write(album_plan({"Beach / sun": ["trip/short.jpg"]}), WriteOptions())
     assert [p.resolve() for p in album.iterdir()] == [library.root / "trip" / "short.jpg"]
     assert "trip/short.jpg" in {ref.stable_id for ref in library.scan()}
     assert not any(".photoplug" in ref.stable_id for ref in library.scan())
-    library.undo(dry_run=False)
+    library.undo(WriteOptions())
     assert not (library.root / ".photoplug").exists()
 
 

@@ -2,7 +2,6 @@
 fills albums, the good ones by capture date on request, and a burst shown once."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np

@@ -95,8 +95,8 @@ class ShoeboxLibrary:
         tmp.write_text(json.dumps(db, indent=1, sort_keys=True))
         tmp.replace(self.db_path)
 
-    def write(self, plan, dry_run):
-        db, report = self.db(), WriteReport(dry_run=dry_run)
+    def write(self, plan, options):
+        db, report = self.db(), WriteReport(dry_run=options.dry_run)
         for sid, words in sorted(plan.add_keywords.items()):
             have = db["keywords"].setdefault(sid, [])
             for word in sorted(words):
@@ -116,7 +116,7 @@ class ShoeboxLibrary:
             for sid in sorted(set(members) - before):
                 report.changes.append(f"album {name}: + {sid}")
             db["albums"][NS + name] = sorted(members)
-        if not dry_run:
+        if not options.dry_run:
             self.save(db)
         return report
 
@@ -128,8 +128,8 @@ class ShoeboxLibrary:
         return HostState({name: set(db["albums"].get(NS + name, []))
                           for name in expected.albums}, keywords)
 
-    def undo(self, dry_run):
-        db, report = self.db(), WriteReport(dry_run=dry_run)
+    def undo(self, options):
+        db, report = self.db(), WriteReport(dry_run=options.dry_run)
         for name in sorted(db["albums"]):
             if name.startswith(NS):
                 report.changes.append(f"remove album {name[len(NS):]}")
@@ -139,7 +139,7 @@ class ShoeboxLibrary:
             for word in mine:
                 report.changes.append(f"{sid}: - keyword {word[len(NS):]}")
                 have.remove(word)
-        if not dry_run and report.changes:
+        if not options.dry_run and report.changes:
             self.save(db)
         return report
 
@@ -163,8 +163,8 @@ def photoplug_adapters():
 
 
 @hookimpl
-def photoplug_write(library, plan, dry_run):
-    return library.write(plan, dry_run) if isinstance(library, ShoeboxLibrary) else None
+def photoplug_write(library, plan, options):
+    return library.write(plan, options) if isinstance(library, ShoeboxLibrary) else None
 
 
 @hookimpl
@@ -173,8 +173,8 @@ def photoplug_read_back(library, expected):
 
 
 @hookimpl
-def photoplug_undo(library, dry_run):
-    return library.undo(dry_run) if isinstance(library, ShoeboxLibrary) else None
+def photoplug_undo(library, options):
+    return library.undo(options) if isinstance(library, ShoeboxLibrary) else None
 
 
 @click.group("shoebox")

@@ -371,7 +371,7 @@ def test_a_write_the_host_refuses_is_deferred_and_retried(tmp_path: Path,
     host_open = [True]
     writes: list[str] = []
 
-    def sync_albums(app, library, definitions, concepts, dry_run):
+    def sync_albums(app, library, definitions, concepts, options):
         if host_open[0]:
             raise LocationError("digiKam (pid 42) has this database open: close it first")
         return SimpleNamespace(write=lambda: writes.append(library.uri) or WriteReport(["x"]))

@@ -32,8 +32,8 @@ from photoplug.adapters.apple_export.photos_script import apply_script, undo_scr
 from photoplug.adapters.common.sidecars import SidecarKeywords, sidecar_for
 from photoplug.media.decode import PHOTO_SUFFIXES
 from photoplug.adapters.common.host_hooks import library_hooks
-from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
-                             hookimpl)
+from photoplug.hooks import (HostState, LocationError, PhotoRef, WriteOptions, WritePlan,
+                             WriteReport, hookimpl)
 
 SCHEME = "apple-export"
 STATE_DIR = ".photoplug"
@@ -145,9 +145,10 @@ class AppleExportLibrary:
         """photoplug's record of its writes here (the user's corrections come from it)."""
         return self.state_dir / "ledger.json"
 
-    def write(self, plan: WritePlan, dry_run: bool) -> WriteReport:
+    def write(self, plan: WritePlan, options: WriteOptions) -> WriteReport:
         """Keywords into the sidecars beside every still (a video of its own: beside it);
         keywords and albums into the plan for Photos (and its script)."""
+        dry_run = options.dry_run
         report = WriteReport(dry_run=dry_run)
         wanted = set(plan.add_keywords) | set(plan.remove_keywords) | \
             {sid for ids in plan.albums.values() for sid in ids}
@@ -221,8 +222,9 @@ class AppleExportLibrary:
         write_atomically(self.root / PLAN_JSON, text)
         write_atomically(self.root / APPLY_SCRIPT, apply_script(plan, APPLY_SCRIPT))
 
-    def undo(self, dry_run: bool) -> WriteReport:
+    def undo(self, options: WriteOptions) -> WriteReport:
         """Restore the sidecars; turn the plan into an undo script for Photos."""
+        dry_run = options.dry_run
         report = self.sidecars.undo(dry_run)
         plan = self._load_plan()
         if not plan.empty():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from photoplug.hooks import HostState, WritePlan, WriteReport, hookimpl
+from photoplug.hooks import HostState, WriteOptions, WritePlan, WriteReport, hookimpl
 
 
 def library_hooks(library_type: type) -> tuple[Callable[..., Any], ...]:
@@ -12,15 +12,16 @@ def library_hooks(library_type: type) -> tuple[Callable[..., Any], ...]:
     and ``undo``, and return None for any other library."""
 
     @hookimpl
-    def photoplug_write(library: Any, plan: WritePlan, dry_run: bool) -> WriteReport | None:
-        return library.write(plan, dry_run) if isinstance(library, library_type) else None
+    def photoplug_write(library: Any, plan: WritePlan, options: WriteOptions
+                        ) -> WriteReport | None:
+        return library.write(plan, options) if isinstance(library, library_type) else None
 
     @hookimpl
     def photoplug_read_back(library: Any, expected: HostState) -> HostState | None:
         return library.read_back(expected) if isinstance(library, library_type) else None
 
     @hookimpl
-    def photoplug_undo(library: Any, dry_run: bool) -> WriteReport | None:
-        return library.undo(dry_run) if isinstance(library, library_type) else None
+    def photoplug_undo(library: Any, options: WriteOptions) -> WriteReport | None:
+        return library.undo(options) if isinstance(library, library_type) else None
 
     return photoplug_write, photoplug_read_back, photoplug_undo

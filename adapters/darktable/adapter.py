@@ -10,7 +10,7 @@ runs; ``wait`` waits), after one backup of both databases, in one transaction; e
 photoplug creates is recorded beside the library, so undo removes exactly those.
 
 While darktable runs, photoplug's Lua module writes for it: it runs photoplug with
-``PHOTOPLUG_DARKTABLE_HANDOFF`` naming a file, where a write then puts the links to make
+``--handoff FILE`` (``WriteOptions.handoff``), where a write then puts the links to make
 and take off (``{"attach": {tag: [image ids]}, "detach": {…}}``) instead of touching the
 databases, and makes them through darktable's own Lua API.
 """
@@ -26,7 +26,7 @@ from typing import Any, Callable, Collection, Iterator, Mapping
 
 from photoplug.adapters.darktable.db import (
     SEPARATOR,
-    TagOps,
+    LibraryOps,
     Versions,
     apply_ops,
     check,
@@ -35,6 +35,7 @@ from photoplug.adapters.darktable.db import (
     connect,
     describe,
     plan_ops,
+    reject_flags,
     tag_name,
     tagged,
     tags_named,
@@ -43,11 +44,11 @@ from photoplug.adapters.darktable.process import darktable_using
 from photoplug.adapters.common.host_process import wait_while
 from photoplug.adapters.common.sqlite_write import KEEP_BACKUPS, backup, immediate_transaction
 from photoplug.adapters.common.host_hooks import library_hooks
-from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
-                             hookimpl)
+from photoplug.adapters.common.rejects import Rejects
+from photoplug.hooks import (HostState, LocationError, PhotoRef, WriteOptions, WritePlan,
+                             WriteReport, hookimpl)
 
 LIBRARY, DATA = "library.db", "data.db"
-HANDOFF = "PHOTOPLUG_DARKTABLE_HANDOFF"
 COLOURS = {"red": 0, "yellow": 1, "green": 2, "blue": 3, "magenta": 4}  # color_labels.color
 EPOCH = dt.datetime(1, 1, 1)  # datetime_taken: microseconds since (GLib's GDateTime)
 
@@ -65,16 +66,11 @@ def find_databases(target: str) -> tuple[Path, Path]:
 class DarktableLibrary:
     """One darktable library (``library.db`` with its ``data.db``)."""
 
-    def __init__(self, library: Path, data: Path, force: bool = False, wait: bool = False,
-                 keep_backups: int = KEEP_BACKUPS) -> None:
+    def __init__(self, library: Path, data: Path) -> None:
         self.library = library
         self.data = data
         self.uri = f"darktable:{library}"
-        self.force = force
-        self.wait = wait
-        self.keep_backups = keep_backups
-        self.handoff = Path(os.environ[HANDOFF]) if os.environ.get(HANDOFF) else None
-        self._handed_off: TagOps | None = None
+        self._handed_off: LibraryOps | None = None
 
     def available(self) -> bool:
         return self.library.is_file()
@@ -205,50 +201,57 @@ class DarktableLibrary:
             with self.created_path.open("a", encoding="utf-8") as out:
                 out.write("".join(f"{name}\n" for name in names))
 
-    def _write(self, dry_run: bool, make_ops: Callable[[sqlite3.Connection], TagOps]
+    def _write(self, options: WriteOptions, make_ops: Callable[[sqlite3.Connection], LibraryOps]
                ) -> WriteReport:
         """``make_ops`` planned on the databases as they are (all a dry run does), then
         after one backup of both, planned again and made in one transaction."""
         if not self.available():
             raise LocationError(f"{self.library} does not exist")
         check_writable(self.versions(), self.library)
-        if not dry_run and not self.force:
-            self._wait_for_darktable()
+        if not options.dry_run and not options.force:
+            self._wait_for_darktable(options.wait)
         with closing(self._read()) as db:
             ops = make_ops(db)
-            report = WriteReport(changes=describe(db, ops), dry_run=dry_run)
-        if dry_run or ops.empty():
+            report = WriteReport(changes=describe(db, ops), dry_run=options.dry_run)
+        if options.dry_run or ops.empty():
             return report
-        saved = [backup(path, self.keep_backups)[0] for path in (self.library, self.data)]
+        keep = options.keep_backups or KEEP_BACKUPS
+        saved = [backup(path, keep)[0] for path in (self.library, self.data)]
         report.changes = self._transaction(make_ops)
         report.notes.append(f"backup of the databases before writing: {saved[0]} and "
-                            f"{saved[1]} (the newest {self.keep_backups} are kept)")
+                            f"{saved[1]} (the newest {keep} are kept)")
         return report
 
-    def _wait_for_darktable(self) -> None:
+    def _wait_for_darktable(self, wait: bool) -> None:
         running = darktable_using([self.library, self.data])
         if running is None:
             return
-        if not self.wait:
+        if not wait:
             raise LocationError(f"{running}: close it first (it would not see photoplug's "
                                 f"tags; the Lua module writes while it runs), or pass --wait "
                                 f"to write once it closes")
         wait_while(lambda: darktable_using([self.library, self.data]))
         check_writable(self.versions(), self.library)  # it may have upgraded them meanwhile
 
-    def _transaction(self, make_ops: Callable[[sqlite3.Connection], TagOps]) -> list[str]:
-        db = connect(self.library, self.data, readonly=False)
-        with immediate_transaction(db, self.library, "darktable"):
-            ops = make_ops(db)
-            changes = describe(db, ops)
-            existing = tags_named(db, ops.attach)
-            self._record_created(sorted(n for n, ids in ops.attach.items()
-                                        if ids and n not in existing))
-            apply_ops(db, ops)
+    def _transaction(self, make_ops: Callable[[sqlite3.Connection], LibraryOps]) -> list[str]:
+        db, rejects, marked = connect(self.library, self.data, readonly=False), self._rejects(), {}
+        try:
+            with immediate_transaction(db, self.library, "darktable"):
+                ops = make_ops(db)
+                changes = describe(db, ops)
+                existing = tags_named(db, ops.attach)
+                self._record_created(sorted(n for n, ids in ops.attach.items()
+                                            if ids and n not in existing))
+                marked = {str(i): None for i in ops.reject}
+                rejects.add(marked)  # noted before the commit, as the tags are
+                apply_ops(db, ops)
+        except BaseException:
+            rejects.remove(marked)
+            raise
         return changes
 
     def _hand_off(self, handoff: Path, dry_run: bool,
-                  make_ops: Callable[[sqlite3.Connection], TagOps]) -> WriteReport:
+                  make_ops: Callable[[sqlite3.Connection], LibraryOps]) -> WriteReport:
         """The Lua module's write: the changes into the ``handoff`` file, for darktable."""
         with closing(self._read()) as db:
             ops = make_ops(db)
@@ -265,17 +268,41 @@ class DarktableLibrary:
         report.notes.append("darktable makes these changes (photoplug's Lua module)")
         return report
 
-    def write(self, plan: WritePlan, dry_run: bool) -> WriteReport:
-        """Keywords added and taken off, and albums set to exactly their members."""
+    @property
+    def reject_mark(self) -> str:
+        return "darktable's reject"
+
+    def _rejects(self) -> Rejects:
+        return Rejects(self.ledger_path.with_name(f"{self.library.name}.rejected.json"))
+
+    def write(self, plan: WritePlan, options: WriteOptions) -> WriteReport:
+        """Keywords added and taken off, albums set to exactly their members and rejects:
+        into the databases, or with ``options.handoff`` into that file for the Lua module
+        (which does not reject)."""
         attach, detach = _keyword_tags(plan.add_keywords), _keyword_tags(plan.remove_keywords)
         exact = {album_tag(name): {int(m) for m in members}
                  for name, members in plan.albums.items()}
+        rejects, kept = self._rejects(), set()
 
-        def make_ops(db: sqlite3.Connection) -> TagOps:
-            return plan_ops(db, attach, detach, exact)
-        if self.handoff is not None:
-            return self._hand_off(self.handoff, dry_run, make_ops)
-        return self._write(dry_run, make_ops)
+        def make_ops(db: sqlite3.Connection) -> LibraryOps:
+            ops = plan_ops(db, attach, detach, exact)
+            if plan.reject:
+                flags = reject_flags(db, {int(s) for s in plan.reject | set(rejects.before)})
+                planned = rejects.plan({s for s in plan.reject if int(s) in flags},
+                                       {str(i) for i, flag in flags.items() if flag}, {})
+                ops.reject = {int(sid) for sid in planned.mark}
+                kept.update(planned.kept)
+            return ops
+        if options.handoff is not None:
+            if plan.reject:
+                raise LocationError("darktable's Lua module does not mark rejects: run it "
+                                    "with darktable closed")
+            return self._hand_off(options.handoff, options.dry_run, make_ops)
+        report = self._write(options, make_ops)
+        if kept:
+            report.notes.append(f"{len(kept)} photos you took photoplug's reject off stay "
+                                f"as you left them")
+        return report
 
     def read_back(self, expected: HostState) -> HostState:
         """What photoplug's album and keyword tags are on now, by image id (with what the
@@ -291,13 +318,20 @@ class DarktableLibrary:
         return HostState({albums[t]: set(map(str, now[t])) for t in albums},
                          {words[t]: set(map(str, now[t])) for t in words})
 
-    def undo(self, dry_run: bool) -> WriteReport:
-        """photoplug's tags (and the Lua module's) with all their links; never a tag of
-        yours."""
-        created = self.created_tags()
-        report = self._write(dry_run, lambda db: TagOps(delete=created))
-        if not dry_run:
+    def undo(self, options: WriteOptions) -> WriteReport:
+        """photoplug's tags (and the Lua module's) with all their links, and its rejects
+        taken off where you left them; never a tag of yours. Always into the databases
+        (darktable closed)."""
+        created, rejects = self.created_tags(), self._rejects()
+
+        def make_ops(db: sqlite3.Connection) -> LibraryOps:
+            flags = reject_flags(db, {int(sid) for sid in rejects.before})
+            back = rejects.to_give_back({str(i) for i, flag in flags.items() if flag})
+            return LibraryOps(delete=created, unreject={int(sid) for sid in back})
+        report = self._write(options, make_ops)
+        if not options.dry_run:
             self.created_path.unlink(missing_ok=True)
+            rejects.clear()
             with suppress(OSError):
                 self.ledger_path.parent.rmdir()  # if nothing else is in it
         return report
@@ -337,11 +371,8 @@ class DarktableAdapter:
     scheme = "darktable"
     description = "a darktable library (library.db, or its config folder); tags in it"
 
-    def open(self, target: str, force: bool = False, wait: bool = False,
-             keep_backups: int | None = None, **_: Any) -> DarktableLibrary:
-        library, data = find_databases(target)
-        opened = DarktableLibrary(library, data, force=force, wait=wait,
-                                  keep_backups=keep_backups or KEEP_BACKUPS)
+    def open(self, target: str, **_: Any) -> DarktableLibrary:
+        opened = DarktableLibrary(*find_databases(target))
         if opened.available():
             opened.versions()  # both databases and their versions checked up front
         return opened

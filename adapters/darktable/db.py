@@ -159,15 +159,19 @@ def tagged(db: sqlite3.Connection, names: Iterable[str]) -> dict[str, set[int]]:
 
 
 @dataclass
-class TagOps:
-    """Links to make and to take off, by tag name; and photoplug's tags to delete."""
+class LibraryOps:
+    """Links to make and to take off, by tag name; photoplug's tags to delete; images to
+    mark rejected and to take photoplug's reject off."""
 
     attach: dict[str, set[int]] = field(default_factory=dict)
     detach: dict[str, set[int]] = field(default_factory=dict)
     delete: list[str] = field(default_factory=list)
+    reject: set[int] = field(default_factory=set)
+    unreject: set[int] = field(default_factory=set)
 
     def empty(self) -> bool:
-        return not (any(self.attach.values()) or any(self.detach.values()) or self.delete)
+        return not (any(self.attach.values()) or any(self.detach.values()) or self.delete
+                    or self.reject or self.unreject)
 
     def as_json(self) -> dict[str, dict[str, list[int]]]:
         """For the Lua module, which makes the same changes through darktable."""
@@ -176,13 +180,13 @@ class TagOps:
 
 
 def plan_ops(db: sqlite3.Connection, attach: Mapping[str, set[int]],
-             detach: Mapping[str, set[int]], exact: Mapping[str, set[int]]) -> TagOps:
+             detach: Mapping[str, set[int]], exact: Mapping[str, set[int]]) -> LibraryOps:
     """What must change so that ``attach`` links exist, ``detach`` links do not, and each
     tag of ``exact`` is on exactly those images; images darktable no longer has are
     left out."""
     known = {i for (i,) in db.execute("SELECT id FROM main.images")}
     now = tagged(db, {*attach, *detach, *exact})
-    ops = TagOps()
+    ops = LibraryOps()
     for name, ids in exact.items():
         ops.attach[name] = (ids & known) - now[name]
         ops.detach[name] = now[name] - ids
@@ -193,7 +197,20 @@ def plan_ops(db: sqlite3.Connection, attach: Mapping[str, set[int]],
     return ops
 
 
-def describe(db: sqlite3.Connection, ops: TagOps) -> list[str]:
+def reject_flags(db: sqlite3.Connection, image_ids: Iterable[int]) -> dict[int, bool]:
+    """Whether darktable shows each of these images rejected (those it still has): the
+    flag (8) darktable 3.0 and later sets, or the rating 6 older ones used."""
+    ids = sorted(set(image_ids))
+    out: dict[int, bool] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        out.update(db.execute(
+            "SELECT id, (flags & 8) != 0 OR (flags & 7) = 6 FROM main.images WHERE id IN "
+            f"({','.join('?' * len(chunk))})", chunk))
+    return {i: bool(flag) for i, flag in out.items()}
+
+
+def describe(db: sqlite3.Connection, ops: LibraryOps) -> list[str]:
     """One line per change, as a dry run and a real run report it."""
     existing = tags_named(db, [*ops.attach, *ops.delete])
     changes = []
@@ -209,10 +226,14 @@ def describe(db: sqlite3.Connection, ops: TagOps) -> list[str]:
             (links,) = db.execute("SELECT count(*) FROM main.tagged_images WHERE tagid = ?",
                                   (existing[name],)).fetchone()
             changes.append(f"remove tag {name} ({links} photos)")
+    if ops.reject:
+        changes.append(f"reject {len(ops.reject)} photos")
+    if ops.unreject:
+        changes.append(f"take photoplug's reject off {len(ops.unreject)} photos")
     return changes
 
 
-def apply_ops(db: sqlite3.Connection, ops: TagOps) -> None:
+def apply_ops(db: sqlite3.Connection, ops: LibraryOps) -> None:
     """Make ``ops`` in the transaction open on ``db`` (creating the tags it needs)."""
     for name, ids in sorted(ops.detach.items()):
         tag_id = tags_named(db, [name]).get(name)
@@ -232,3 +253,7 @@ def apply_ops(db: sqlite3.Connection, ops: TagOps) -> None:
     for tag_id in tags_named(db, ops.delete).values():
         db.execute("DELETE FROM main.tagged_images WHERE tagid = ?", (tag_id,))
         db.execute("DELETE FROM data.tags WHERE id = ?", (tag_id,))
+    db.executemany("UPDATE main.images SET flags = flags | 8 WHERE id = ?",
+                   [(i,) for i in sorted(ops.reject)])
+    db.executemany("UPDATE main.images SET flags = flags & ~8 WHERE id = ?",
+                   [(i,) for i in sorted(ops.unreject)])

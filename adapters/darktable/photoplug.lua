@@ -32,7 +32,6 @@ local M = {}
 local MODULE = "photoplug"
 local DEFAULT_EXECUTABLE = "photoplug" -- `photoplug darktable install` writes its own path here
 local SEARCH = "photoplug|search|"
-local HANDOFF = "PHOTOPLUG_DARKTABLE_HANDOFF"
 local WINDOWS = dt.configuration.running_os == "windows"
 local SEP = WINDOWS and "\\" or "/"
 
@@ -226,17 +225,11 @@ local function error_line(stderr)
   return last
 end
 
--- photoplug ARGS (ENV: extra environment): its stdout, or nil and a one-line reason.
-local function photoplug(args, env)
+-- photoplug ARGS: its stdout, or nil and a one-line reason.
+local function photoplug(args)
   local executable = dt.preferences.read(MODULE, "executable", "string")
   if executable == "" then executable = DEFAULT_EXECUTABLE end
   local words = {}
-  for name, val in pairs(env or {}) do
-    local quoted, why = quote(val)
-    if not quoted then return nil, why end
-    words[#words + 1] = WINDOWS and ('set "' .. name .. "=" .. val .. '" &&') or
-                        (name .. "=" .. quoted)
-  end
   for _i, arg in ipairs({executable, table.unpack(args)}) do
     local quoted, why = quote(arg)
     if not quoted then return nil, string.format(_("cannot pass %s to photoplug"), why) end
@@ -360,7 +353,10 @@ end
 local function write_through(args)
   local handoff = temp_name()
   os.remove(handoff)
-  local out, why = photoplug(args, {[HANDOFF] = handoff})
+  local words = {table.unpack(args)}
+  words[#words + 1] = "--handoff"
+  words[#words + 1] = handoff
+  local out, why = photoplug(words)
   local changes = read_file(handoff)
   os.remove(handoff)
   if not out then return nil, why end

@@ -15,7 +15,7 @@ import os
 import sqlite3
 from contextlib import closing, suppress
 from pathlib import Path
-from typing import Any, Collection, Iterator, Mapping
+from typing import Any, Callable, Collection, Iterator, Mapping
 
 from photoplug.adapters.digikam.db import (
     IMAGE,
@@ -38,10 +38,12 @@ from photoplug.adapters.digikam.process import (
 from photoplug.adapters.common.host_process import wait_while
 from photoplug.adapters.common.sqlite_write import (KEEP_BACKUPS, backup, connect_readonly,
                                                    immediate_transaction)
+from photoplug.adapters.common.rejects import RejectPlan, Rejects
 from photoplug.adapters.common.sidecars import SidecarKeywords
+from photoplug.adapters.digikam.labels import REJECTED, pick_labels, set_pick_labels
 from photoplug.adapters.common.host_hooks import library_hooks
-from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
-                             hookimpl)
+from photoplug.hooks import (HostState, LocationError, PhotoRef, WriteOptions, WritePlan,
+                             WriteReport, hookimpl)
 from photoplug.media.video import live_motions
 
 DB_NAME = "digikam4.db"
@@ -54,14 +56,9 @@ KEYWORD_PATH = (ROOT_TAG, "tags")  # where keywords are tags, in the database an
 class DigikamLibrary:
     """One digiKam collection database."""
 
-    def __init__(self, db_path: Path, force: bool = False, sidecars: bool = False,
-                 wait: bool = False, keep_backups: int = KEEP_BACKUPS) -> None:
+    def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
         self.uri = f"digikam:{db_path}"
-        self.force = force
-        self.wait = wait
-        self.keep_backups = keep_backups
-        self.write_sidecars = sidecars
         # sidecars live beside the photos; their journal beside the database
         self.sidecars = SidecarKeywords(Path("/"), db_path.with_name("photoplug-sidecars"),
                                         parents=KEYWORD_PATH)
@@ -156,22 +153,25 @@ class DigikamLibrary:
 
     # -- write-back -------------------------------------------------------------------
 
-    def _write(self, dry_run: bool, change: Any) -> WriteReport:
+    def _write(self, options: WriteOptions, change: Any,
+               record: Callable[[], None] | None = None) -> WriteReport:
         """Run ``change(writer)`` in one transaction: a rehearsal first, then for real
-        after a backup, so a dry run and a real run report the same changes."""
+        after a backup (``record``: what undo must know, noted before the commit), so a
+        dry run and a real run report the same changes."""
         if not self.available():
             raise LocationError(f"{self.db_path} does not exist")
         self._check_writable()
-        if not dry_run and not self.force and self._waited_for_digikam():
+        if not options.dry_run and not options.force and self._waited_for_digikam(options.wait):
             self._check_writable()  # digiKam may have upgraded it meanwhile
         rehearsal = self._transaction(change, commit=False)
-        report = WriteReport(changes=rehearsal, dry_run=dry_run)
-        if dry_run or not rehearsal:
+        report = WriteReport(changes=rehearsal, dry_run=options.dry_run)
+        if options.dry_run or not rehearsal:
             return report
-        saved, removed = backup(self.db_path, self.keep_backups)
-        report.changes = self._transaction(change, commit=True)
+        keep = options.keep_backups or KEEP_BACKUPS
+        saved, removed = backup(self.db_path, keep)
+        report.changes = self._transaction(change, commit=True, record=record)
         report.notes.append(f"backup of the database before writing: {saved} (the newest "
-                            f"{self.keep_backups} are kept"
+                            f"{keep} are kept"
                             + (f"; removed {len(removed)} older)" if removed else ")"))
         return report
 
@@ -179,24 +179,27 @@ class DigikamLibrary:
         with closing(connect_readonly(self.db_path)) as db:
             check_writable(check_version(db, self.db_path), self.db_path)
 
-    def _waited_for_digikam(self) -> bool:
+    def _waited_for_digikam(self, wait: bool) -> bool:
         """Whether a digiKam had this database open and we waited for it to close; refuses
         when one has it open and waiting was not asked for."""
         using = digikam_using(self.db_path)
         if using is None:
             return False
-        if not self.wait:
+        if not wait:
             raise LocationError(f"{using}: close it first (it keeps tags in memory and would "
                                 f"overwrite photoplug's changes), or pass --wait to write "
                                 f"once it closes")
         wait_while(lambda: digikam_using(self.db_path))
         return True
 
-    def _transaction(self, change: Any, commit: bool) -> list[str]:
+    def _transaction(self, change: Any, commit: bool,
+                     record: Callable[[], None] | None = None) -> list[str]:
         db = sqlite3.connect(self.db_path, timeout=5, isolation_level=None)
         with immediate_transaction(db, self.db_path, "digiKam", commit):
             writer = Writer(db)
             change(writer)
+            if record is not None:
+                record()
         return writer.changes
 
     @property
@@ -205,12 +208,21 @@ class DigikamLibrary:
         from it), in a hidden folder beside the database."""
         return self.db_path.with_name(".photoplug") / f"{self.db_path.name}.ledger.json"
 
-    def write(self, plan: WritePlan, dry_run: bool) -> WriteReport:
-        """Keywords (added and taken off) and albums in one transaction, after one backup;
-        with ``--sidecars`` the keywords into the photos' sidecars too."""
+    @property
+    def reject_mark(self) -> str:
+        return "digiKam's pick label Rejected"
+
+    def _rejects(self) -> Rejects:
+        return Rejects(self.ledger_path.with_name(f"{self.db_path.name}.rejected.json"))
+
+    def write(self, plan: WritePlan, options: WriteOptions) -> WriteReport:
+        """Keywords (added and taken off), albums and rejects in one transaction, after
+        one backup; with ``--sidecars`` the keywords into the photos' sidecars too."""
         adds, removes = _by_word(plan.add_keywords), _by_word(plan.remove_keywords)
+        rejects, planned = self._rejects(), RejectPlan()
 
         def change(w: Writer) -> None:
+            nonlocal planned
             for word, ids in sorted(adds.items()):
                 w.link(w.tag(_keyword_path(word)), _keyword_name(word), ids)
             for word, ids in sorted(removes.items()):
@@ -223,13 +235,22 @@ class DigikamLibrary:
                 w.unlink_others(tag_id, "/".join([ROOT_TAG, *_album_path(name)]), ids)
                 w.link(tag_id, "/".join([ROOT_TAG, *_album_path(name)]), ids)
                 w.saved_search(name, tag_id)
-        report = self._write(dry_run, change)
-        if self.write_sidecars and (plan.add_keywords or plan.remove_keywords):
+            if plan.reject:
+                planned = _reject(w, rejects, plan.reject)
+        try:
+            report = self._write(options, change, lambda: rejects.add(planned.mark))
+        except BaseException:
+            rejects.remove(planned.mark)  # not made: nothing for undo to give back
+            raise
+        if planned.kept:
+            report.notes.append(f"{len(planned.kept)} photos you took photoplug's reject "
+                                f"off stay as you left them")
+        if options.sidecars and (plan.add_keywords or plan.remove_keywords):
             paths = self.photo_paths(set(plan.add_keywords) | set(plan.remove_keywords))
             for words_of, write in ((plan.add_keywords, self.sidecars.add),
                                     (plan.remove_keywords, self.sidecars.remove)):
                 side = write({sid: (paths[sid], words) for sid, words in words_of.items()
-                              if sid in paths and words}, dry_run)
+                              if sid in paths and words}, options.dry_run)
                 report.changes += side.changes
                 report.errors += side.errors
         return report
@@ -249,12 +270,26 @@ class DigikamLibrary:
         return {ref.stable_id: ref.path for ref in self.scan()
                 if ref.stable_id in wanted and not ref.offline}
 
-    def undo(self, dry_run: bool) -> WriteReport:
-        report = self._write(dry_run, lambda w: w.remove_all())
-        side = self.sidecars.undo(dry_run)
+    def undo(self, options: WriteOptions) -> WriteReport:
+        """photoplug's tags and smart albums go; photos it rejected get their pick label
+        back (unless you changed it since)."""
+        rejects = self._rejects()
+
+        def change(w: Writer) -> None:
+            w.remove_all()
+            labels = pick_labels(w.db, {int(sid) for sid in rejects.before})
+            back = rejects.to_give_back({str(i) for i, name in labels.items()
+                                         if name == REJECTED})
+            set_pick_labels(w.db, {int(sid): mark for sid, mark in back.items()})
+            if back:
+                w.changes.append(f"give {len(back)} photos back the pick label they had "
+                                 f"before photoplug rejected them")
+        report = self._write(options, change)
+        side = self.sidecars.undo(options.dry_run)
         report.changes += side.changes
         report.errors += side.errors
-        if not dry_run and not report.errors:
+        if not options.dry_run and not report.errors:
+            rejects.clear()
             with suppress(OSError):
                 self.ledger_path.parent.rmdir()  # if nothing else is in it
         return report
@@ -293,6 +328,20 @@ def find_database(target: str) -> Path:
     return path
 
 
+def _reject(w: Writer, rejects: Rejects, wanted: set[str]) -> RejectPlan:
+    """The pick label Rejected on the ``wanted`` images not rejected now, except those the
+    user took photoplug's reject off (``Rejects.plan``)."""
+    wanted = {sid for sid in wanted if w.db.execute("SELECT 1 FROM Images WHERE id = ?",
+                                                    (int(sid),)).fetchone()}
+    labels = pick_labels(w.db, {int(sid) for sid in wanted | set(rejects.before)})
+    planned = rejects.plan(wanted, {str(i) for i, name in labels.items() if name == REJECTED},
+                           {sid: labels.get(int(sid)) for sid in wanted})
+    set_pick_labels(w.db, {int(sid): REJECTED for sid in planned.mark})
+    if planned.mark:
+        w.changes.append(f"pick label Rejected on {len(planned.mark)} photos")
+    return planned
+
+
 def _configured_for_mysql() -> bool:
     rc = digikamrc(os.environ, Path.home())
     settings = database_settings(rc) if rc else None
@@ -303,11 +352,8 @@ class DigikamAdapter:
     scheme = "digikam"
     description = "a digiKam collection (digikam4.db); tags and smart albums in its database"
 
-    def open(self, target: str, force: bool = False, sidecars: bool = False,
-             wait: bool = False, keep_backups: int | None = None, **_: Any) -> DigikamLibrary:
-        db_path = find_database(target)
-        library = DigikamLibrary(db_path, force=force, sidecars=sidecars, wait=wait,
-                                 keep_backups=keep_backups or KEEP_BACKUPS)
+    def open(self, target: str, **_: Any) -> DigikamLibrary:
+        library = DigikamLibrary(find_database(target))
         if library.available():
             library._read().close()  # version and format checked up front
         return library

@@ -21,8 +21,8 @@ from photoplug.adapters.common.sidecars import SidecarKeywords
 from photoplug.media.decode import PHOTO_SUFFIXES, not_read
 from photoplug.media.video import VIDEO_SUFFIXES, live_motions
 from photoplug.adapters.common.host_hooks import library_hooks
-from photoplug.hooks import (HostState, LocationError, PhotoRef, WritePlan, WriteReport,
-                             hookimpl)
+from photoplug.hooks import (HostState, LocationError, PhotoRef, WriteOptions, WritePlan,
+                             WriteReport, hookimpl)
 
 STATE_DIR = ".photoplug"
 # files that travel with photos (metadata, edits, camera thumbnails): not counted as unread
@@ -89,8 +89,9 @@ class FolderLibrary:
         """photoplug's record of its writes here (the user's corrections come from it)."""
         return self.state_dir / "ledger.json"
 
-    def write(self, plan: WritePlan, dry_run: bool) -> WriteReport:
+    def write(self, plan: WritePlan, options: WriteOptions) -> WriteReport:
         """Keywords into sidecars (added and taken off), albums as folders of links."""
+        dry_run = options.dry_run
         report = self.sidecars.add({sid: (self.path_of(sid), words) for sid, words in
                                     plan.add_keywords.items() if words}, dry_run)
         merge(report, self.sidecars.remove({sid: (self.path_of(sid), words) for sid, words
@@ -149,9 +150,10 @@ class FolderLibrary:
                     os.symlink(os.path.relpath(self.path_of(sid), folder), link)
         return report
 
-    def undo(self, dry_run: bool) -> WriteReport:
+    def undo(self, options: WriteOptions) -> WriteReport:
         """Sidecars restored, album links removed, photoplug's record forgotten; a file of
         yours inside an album folder is kept (with its folder)."""
+        dry_run = options.dry_run
         report = self.sidecars.undo(dry_run)
         journal = Journal(self.state_dir)
         for album in sorted(journal.albums):

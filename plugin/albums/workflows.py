@@ -16,7 +16,7 @@ from photoplug.albums.definitions import AlbumDef
 from photoplug.albums.membership import AlbumResult, TagResult, albums_members, auto_tags
 from photoplug.albums.vocabulary import Concept
 from photoplug.albums.writeback import WriteBack
-from photoplug.hooks import Library, WriteReport
+from photoplug.hooks import Library, WriteOptions, WriteReport
 
 
 @dataclass
@@ -39,12 +39,13 @@ class AlbumSync:
 
 
 def sync_albums(app: Any, library: Library, definitions: list[AlbumDef],
-                concepts: list[Concept], dry_run: bool,
+                concepts: list[Concept], options: WriteOptions,
                 resets: Collection[str] = ()) -> AlbumSync:
-    """Decide every album of ``definitions`` over ``library``'s indexed photos."""
+    """Decide every album of ``definitions`` over ``library``'s indexed photos; the
+    result writes as ``options`` say."""
     started = time.perf_counter()
     engine, matrix, rows = app.library_vectors(library)
-    writeback = WriteBack(app, library, dry_run, reset_albums=resets)
+    writeback = WriteBack(app, library, options, reset_albums=resets)
     corrections = writeback.membership_corrections([a.name for a in definitions],
                                                    [r[1] for r in rows])
     encoders = app.encoders(engine)
@@ -77,12 +78,12 @@ class AutoTags:
 
 
 def auto_tag(app: Any, library: Library, concepts: list[Concept], max_tags: int,
-             explain: bool, dry_run: bool) -> AutoTags:
+             explain: bool, options: WriteOptions) -> AutoTags:
     """Keywords for every indexed photo of ``library`` from ``concepts`` and the installed
     taggers (``photoplug_taggers``), keeping keywords the user took off away."""
     started = time.perf_counter()
     engine, matrix, rows = app.library_vectors(library)
-    writeback = WriteBack(app, library, dry_run)
+    writeback = WriteBack(app, library, options)
     row_of = {r[1]: i for i, r in enumerate(rows)}
     taken_off = {c.keyword: {row_of[s] for s in writeback.taken_off(c.keyword) if s in row_of}
                  for c in concepts}

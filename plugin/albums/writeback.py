@@ -12,20 +12,21 @@ from __future__ import annotations
 
 from typing import Any, Collection, Mapping, Sequence
 
-from photoplug.hooks import Library, WritePlan, WriteReport
+from photoplug.hooks import Library, WriteOptions, WritePlan, WriteReport
 from photoplug.hooks.protocols import Corrected
 from photoplug.albums.ledger import Ledger
 from photoplug.albums.membership import AlbumCorrections
 
 
 class WriteBack:
-    """Corrections read on creation; ``write`` applies them and records the result."""
+    """Corrections read on creation; ``write`` applies them as ``options`` say and
+    records the result."""
 
-    def __init__(self, app: Any, library: Library, dry_run: bool,
+    def __init__(self, app: Any, library: Library, options: WriteOptions,
                  reset_albums: Collection[str] = ()) -> None:
         self.app = app
         self.library = library
-        self.dry_run = dry_run
+        self.options = options
         self.ledger = Ledger.load(library.ledger_path) if isinstance(library, Corrected) \
             else None
         if self.ledger is not None:
@@ -61,11 +62,15 @@ class WriteBack:
 
     def write(self, albums: Mapping[str, Collection[str]] | None = None,
               auto: Mapping[str, Collection[str]] | None = None,
-              explicit: Mapping[str, Collection[str]] | None = None) -> WriteReport:
+              explicit: Mapping[str, Collection[str]] | None = None,
+              replaces: str | None = None, reject: Collection[str] = ()) -> WriteReport:
         """Write albums (exact members), a complete auto-tagging (``auto``: keyword ->
         ids; photoplug's earlier auto-tags not in it come off) and requested keywords
-        (``explicit``), all as one plan."""
-        plan, notes = WritePlan(), []
+        (``explicit``), all as one plan. ``replaces``: the requested keywords starting
+        with it are a complete set; photoplug's earlier ones there, not repeated, come off
+        (those the user put on stay). ``reject``: photos to mark rejected (the host keeps
+        what the user changed since)."""
+        plan, notes = WritePlan(reject=set(reject)), []
         for name, members in sorted((albums or {}).items()):
             taken_out, put_in = self.album_corrections(name)
             plan.albums[name] = (set(members) - taken_out) | put_in
@@ -92,6 +97,8 @@ class WriteBack:
                     - set(final_explicit.get(word, ()))
                 for sid in stale:
                     plan.remove_keywords.setdefault(sid, set()).add(word)
+        if replaces is not None:
+            self._replace(plan, replaces, final_explicit)
         report = self._apply(plan, final_auto if auto is not None else None, final_explicit)
         report.notes = notes + report.notes
         return report
@@ -106,13 +113,21 @@ class WriteBack:
                 plan.add_keywords.setdefault(sid, set()).add(word)
         return final
 
+    def _replace(self, plan: WritePlan, prefix: str, explicit: dict[str, set[str]]) -> None:
+        """photoplug's earlier keywords under ``prefix`` that ``explicit`` does not repeat
+        come off (never from a photo the user put one on)."""
+        for word, record in (self.ledger.keywords.items() if self.ledger else ()):
+            if word.startswith(prefix):
+                for sid in record.explicit - explicit.get(word, set()) - record.put_on:
+                    plan.remove_keywords.setdefault(sid, set()).add(word)
+
     def _apply(self, plan: WritePlan, auto: dict[str, set[str]] | None,
                explicit: dict[str, set[str]]) -> WriteReport:
         ledger = self.ledger
-        if ledger is None or self.dry_run:
-            return self.app.write(self.library, plan, self.dry_run)
+        if ledger is None or self.options.dry_run:
+            return self.app.write(self.library, plan, self.options)
         ledger.begin(plan.albums, auto, explicit)
-        report = self.app.write(self.library, plan, self.dry_run)
+        report = self.app.write(self.library, plan, self.options)
         expected = ledger.expected()
         for name, members in plan.albums.items():
             expected.albums.setdefault(name, set()).update(members)

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from photoplug.errors import PhotoplugError
+from photoplug.hooks import WriteOptions
 from photoplug.cli.options import (common_options, fail, host_options, indexed_library, note,
                                    printable, report, vocabulary_options)
 
@@ -50,7 +51,7 @@ def albums_init(albums_file: str | None, force: bool) -> None:
 @common_options
 def albums_sync(app: Any, location: str, albums_file: str | None,
                 concepts: list[Any], resets: tuple[str, ...],
-                explain: bool, dry_run: bool, as_json: bool, host: dict[str, Any]) -> None:
+                explain: bool, as_json: bool, writing: WriteOptions) -> None:
     """Fill every album with the photos of LOCATION that belong, and write them back.
 
     A photo belongs when the album's prompts describe it about as well as anything in the
@@ -64,8 +65,8 @@ def albums_sync(app: Any, location: str, albums_file: str | None,
     unknown = sorted(set(resets) - {a.name for a in definitions})
     if unknown:
         raise PhotoplugError(f"--reset {unknown[0]!r}: no album of that name in {path}")
-    library = indexed_library(app, location, **host)
-    sync = sync_albums(app, library, definitions, concepts, dry_run, resets)
+    library = indexed_library(app, location)
+    sync = sync_albums(app, library, definitions, concepts, writing, resets)
     note(f"{len(definitions)} albums over {len(sync.rows)} photos in {sync.seconds:.2f} s")
     _print_albums(sync.results, sync.rows, sync.logit_scale, explain, as_json)
     report(sync.write())
@@ -131,8 +132,7 @@ def _reason_text(reason: Any, rows: list[tuple], logit_scale: float) -> str:
 @host_options
 @common_options
 def tag(app: Any, location: str, concepts: list[Any], max_tags: int, explain: bool,
-        dry_run: bool, as_json: bool,
-        host: dict[str, Any]) -> None:
+        as_json: bool, writing: WriteOptions) -> None:
     """Give each photo of LOCATION keywords from a vocabulary (and installed taggers).
 
     A keyword is given when it describes the photo about as well as the photo's best
@@ -140,8 +140,8 @@ def tag(app: Any, location: str, concepts: list[Any], max_tags: int, explain: bo
     keywords you removed are never written again, keywords you added are kept.
     """
     from photoplug.albums.workflows import auto_tag
-    library = indexed_library(app, location, **host)
-    tags = auto_tag(app, library, concepts, max_tags, explain, dry_run)
+    library = indexed_library(app, location)
+    tags = auto_tag(app, library, concepts, max_tags, explain, writing)
     note(f"{tags.concepts} concepts over {len(tags.rows)} photos in {tags.seconds:.2f} s: "
          f"{len(tags.keywords)} photos tagged")
     _print_tags(tags, explain, as_json)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from photoplug.errors import PhotoplugError
-from photoplug.hooks import LocationError
+from photoplug.hooks import LocationError, WriteOptions
 from photoplug.hooks.protocols import Noted
 from photoplug.model.spec import ModelSpec
 from photoplug.cli.options import common_options, host_options, note, printable, report
@@ -165,9 +165,9 @@ def _forget_model(app: Any) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would be removed.")
 @host_options
 @common_options
-def undo(app: Any, location: str, dry_run: bool, host: dict[str, Any]) -> None:
+def undo(app: Any, location: str, writing: WriteOptions) -> None:
     """Remove everything photoplug wrote to LOCATION (keywords, albums), and nothing else."""
-    report(app.undo(app.open(location, **host), dry_run))
+    report(app.undo(app.open(location), writing))
 
 
 # -- plugins --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import click
 
 from photoplug.errors import PhotoplugError
-from photoplug.hooks import LocationError, WriteReport
+from photoplug.hooks import LocationError, WriteOptions, WriteReport
 from photoplug.hooks.protocols import PartlyOffline
 from photoplug.model.spec import BACKENDS, DEFAULT_MODEL, DEFAULT_PRETRAINED
 
@@ -73,21 +73,28 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def host_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--force, --wait and --keep-backups: how to write into a host with a database
-    (digiKam), passed on to the command as ``host``."""
+    """--force, --wait, --keep-backups and the Lua module's hidden --handoff, with the
+    command's own --dry-run (and --sidecars where it has one): how to write into a host,
+    passed on to the command as ``writing`` (``WriteOptions``)."""
     @functools.wraps(command)
     def wrapper(*args: Any, force: bool, wait: bool, keep_backups: int | None,
-                **kwargs: Any) -> Any:
-        return command(*args, host={"force": force, "wait": wait,
-                                    "keep_backups": keep_backups}, **kwargs)
+                handoff: str | None, **kwargs: Any) -> Any:
+        writing = WriteOptions(dry_run=kwargs.pop("dry_run"), force=force, wait=wait,
+                               keep_backups=keep_backups,
+                               sidecars=kwargs.pop("sidecars", False),
+                               handoff=Path(handoff) if handoff else None)
+        return command(*args, writing=writing, **kwargs)
 
     options = [
         click.option("--force", is_flag=True,
-                     help="Write even while a digiKam has the database open."),
-        click.option("--wait", is_flag=True, help="If a digiKam has the database open, "
-                                                  "wait until it closes, then write."),
+                     help="Write even while digiKam or darktable has the database open."),
+        click.option("--wait", is_flag=True, help="If digiKam or darktable has the database "
+                                                  "open, wait until it closes, then write."),
         click.option("--keep-backups", type=click.IntRange(1, 1000), metavar="N",
                      help="Keep the newest N backups of the host's database (default 3)."),
+        click.option("--handoff", type=click.Path(dir_okay=False), hidden=True,
+                     help="darktable's Lua module: put the changes in this file; darktable "
+                          "makes them."),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)
@@ -117,6 +124,8 @@ def progress_bar(what: str | None = None
 
 def run_index(app: Any, location: str, cluster: Any = None, text: bool = False,
               **options: Any) -> Any:
+    """Index ``location`` (``options``: how the host lists it) with a progress bar; the
+    library and the report."""
     library = app.open(location, **options)
     update, close = progress_bar()
     text_update, text_close = progress_bar("text")
@@ -151,8 +160,9 @@ def report(report: WriteReport) -> None:
         sys.exit(1)
 
 
-def indexed_library(app: Any, location: str, **options: Any) -> Any:
-    library = app.open(location, **options)
+def indexed_library(app: Any, location: str) -> Any:
+    """``location`` opened, indexed first where it never was."""
+    library = app.open(location)
     if not app.is_indexed(library):
         note(f"{library.uri} is not indexed yet: indexing it first")
         run_index(app, location)

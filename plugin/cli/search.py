@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from photoplug.errors import PhotoplugError
-from photoplug.hooks import SearchResult
+from photoplug.hooks import Library, SearchResult, WriteOptions
 from photoplug.hooks.protocols import Filterable
 from photoplug.cli.options import (COLOR_LABELS, PICK_LABELS, common_options, host_options, note,
                                    printable, report, run_index, vocabulary_options)
@@ -75,8 +75,7 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
            in_album: str | None, with_tags: tuple[str, ...], rating: int | None,
            color_label: str | None, pick_label: str | None, since: str | None,
            until: str | None, keywords: tuple[str, ...], save_album: str | None,
-           dry_run: bool, host: dict[str, Any], sidecars: bool,
-           html_file: str | None, good_only: bool, sort: str, all_frames: bool,
+           writing: WriteOptions, html_file: str | None, good_only: bool, sort: str, all_frames: bool,
            concepts: list[Any], text: str | None) -> None:
     """Search for QUERY (text, or an image file) in LOCATION, or everywhere indexed.
 
@@ -91,8 +90,10 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
                                      since=since, until=until).items() if v}
     locations = None
     only = None
+    opened: dict[str, Library] = {}  # each library opened once, written through that
     if location:
         library = app.open(location)
+        opened[library.uri] = library
         if not app.is_indexed(library):
             note(f"{library.uri} is not indexed yet: indexing it first")
             run_index(app, location)
@@ -131,7 +132,7 @@ def search(app: Any, query: str, location: str | None, top: int, add: tuple[str,
         Path(html_file).write_text(contact_sheet(query, results), encoding="utf-8")
         note(f"contact sheet: {Path(html_file).resolve()}")
     if keywords or save_album:
-        _write_back(app, results, keywords, save_album, dry_run, sidecars=sidecars, **host)
+        _write_back(app, opened, results, keywords, save_album, writing)
 
 
 def _print_results(results: list[SearchResult], as_json: bool, paths: bool, null: bool) -> None:
@@ -157,15 +158,16 @@ def _print_results(results: list[SearchResult], as_json: bool, paths: bool, null
                 click.echo(f"              text: {_marked(r.text, r.text_spans)}")
 
 
-def _write_back(app: Any, results: list[SearchResult], tags: tuple[str, ...],
-                album: str | None, dry_run: bool, **options: Any) -> None:
-    """Keywords and an album from search results: one write per host library."""
+def _write_back(app: Any, opened: dict[str, Library], results: list[SearchResult],
+                tags: tuple[str, ...], album: str | None, writing: WriteOptions) -> None:
+    """Keywords and an album from search results: one write per host library (the one
+    ``opened`` already, else opened now)."""
     from photoplug.albums.writeback import WriteBack
     by_location: dict[str, set[str]] = {}
     for r in results:
         by_location.setdefault(r.location, set()).add(r.id)
     for uri, ids in by_location.items():
-        writeback = WriteBack(app, app.open(uri, **options), dry_run)
+        writeback = WriteBack(app, opened.get(uri) or app.open(uri), writing)
         report(writeback.write(albums={album: ids} if album else None,
                                 explicit={word: ids for word in tags}))
 

@@ -6,7 +6,9 @@ Each group is the keyword ``duplicates/group-HASH`` (HASH: the start of the cont
 of the group's first indexed photo, so a group keeps its name as photos join it), the
 copy to keep also ``duplicates/suggested-keep``; the host puts them under photoplug's
 namespace. A re-run replaces photoplug's earlier duplicates keywords; a keyword the user
-took off a photo stays off. Nothing is deleted or moved, no rating or label touched.
+took off a photo stays off. Nothing is deleted or moved, and no rating or label touched
+unless asked: ``mark_others`` marks the other copies rejected (digiKam's pick label,
+darktable's reject); ``undo`` gives each photo the mark it had, unless the user changed it.
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from photoplug.albums.writeback import WriteBack
 from photoplug.duplicates.best_copy import Copy, best_copy
 from photoplug.duplicates.grouping import ShotCheck, group
 from photoplug.duplicates.looks import LookStore
-from photoplug.hooks import Library, WritePlan, WriteReport
+from photoplug.errors import PhotoplugError
+from photoplug.hooks import Library, WriteOptions, WriteReport
+from photoplug.hooks.protocols import Rejecting
 from photoplug.media.video import is_video
 
 PREFIX = "duplicates/"
@@ -63,7 +67,8 @@ class Duplicates:
     measured: int  # of them, looks measured in this run
     skipped: list[tuple[str, str]]  # (path, reason) of photos that could not be read
     seconds: float
-    writeback: GroupWriteBack = field(repr=False)
+    writeback: WriteBack = field(repr=False)
+    mark_others: bool = False  # the copies not suggested to keep are marked rejected
 
     def keywords(self) -> dict[str, set[str]]:
         """Keyword -> the stable ids that get it."""
@@ -73,28 +78,27 @@ class Duplicates:
             out.setdefault(KEEP, set()).add(g.members[g.keep].id)
         return out
 
+    def others(self) -> set[str]:
+        """The stable ids of every copy not suggested to keep."""
+        return {m.id for g in self.groups for n, m in enumerate(g.members) if n != g.keep}
+
     def write(self) -> WriteReport:
-        """Every group as keywords, in one write (the user's corrections win)."""
-        return self.writeback.write(explicit=self.keywords())
+        """Every group as keywords, in one write (the user's corrections win); photoplug's
+        earlier duplicates keywords the groups do not repeat come off in it; with
+        ``mark_others`` the other copies are marked rejected in the same write."""
+        return self.writeback.write(explicit=self.keywords(), replaces=PREFIX,
+                                    reject=self.others() if self.mark_others else ())
 
 
-class GroupWriteBack(WriteBack):
-    """A write-back whose duplicates keywords replace the ones photoplug wrote before:
-    those the new groups do not repeat come off in the same plan."""
-
-    def _apply(self, plan: WritePlan, auto: dict[str, set[str]] | None,
-               explicit: dict[str, set[str]]) -> WriteReport:
-        for word, record in (self.ledger.keywords.items() if self.ledger else ()):
-            if word.startswith(PREFIX):
-                for sid in record.explicit - set(explicit.get(word, ())) - record.put_on:
-                    plan.remove_keywords.setdefault(sid, set()).add(word)
-        return super()._apply(plan, auto, explicit)
-
-
-def find_duplicates(app: Any, library: Library, dry_run: bool,
-                    progress: Callable[[int, int], None] | None = None) -> Duplicates:
+def find_duplicates(app: Any, library: Library, options: WriteOptions,
+                    progress: Callable[[int, int], None] | None = None,
+                    mark_others: bool = False) -> Duplicates:
     """Group ``library``'s indexed photos by shot (videos aside), measuring the looks of
-    photos not measured before (``progress(done, total)``)."""
+    photos not measured before (``progress(done, total)``); ``mark_others``: writing marks
+    the copies not to keep rejected, where the host has such a mark (else refused now)."""
+    if mark_others and not isinstance(library, Rejecting):
+        raise PhotoplugError(f"{library.uri}: this host has no reject mark (digiKam's pick "
+                             f"label and darktable's reject are)")
     started = time.perf_counter()
     _, matrix, rows = app.library_vectors(library)
     location_id = app.store.location_id(library.uri)
@@ -118,4 +122,4 @@ def find_duplicates(app: Any, library: Library, dry_run: bool,
         keep, reason = best_copy([m.copy for m in copies])
         groups.append(Group(f"{PREFIX}group-{hashes[first][:8]}", copies, keep, reason))
     return Duplicates(groups, len(rows), measured, skipped, time.perf_counter() - started,
-                      GroupWriteBack(app, library, dry_run))
+                      WriteBack(app, library, options), mark_others)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from photoplug.errors import PhotoplugError
-from photoplug.hooks import Library, LocationError, WriteReport
+from photoplug.hooks import Library, LocationError, WriteOptions, WriteReport
 from photoplug.hooks.protocols import roots_of
 from photoplug.watch.follow import Changes, Follower
 from photoplug.watch.lock import write_state
@@ -198,11 +198,11 @@ class Watcher:
         try:
             if albums is not None:
                 sync = sync_albums(self.app, loc.library, load_albums(albums), opts.concepts,
-                                   False)
+                                   WriteOptions())
                 self._report(uri, "albums", sync.write())
             if opts.tag:
                 tags = auto_tag(self.app, loc.library, opts.concepts, opts.max_tags, False,
-                                False)
+                                WriteOptions())
                 self._report(uri, "keywords", tags.write())
         except LocationError as exc:
             if loc.deferred_until is None:

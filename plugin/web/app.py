@@ -29,7 +29,8 @@ from photoplug.albums.definitions import default_albums_path, load_albums
 from photoplug.media.decode import Unreadable
 from photoplug.errors import PhotoplugError
 from photoplug.hooks.protocols import roots_of
-from photoplug.hooks import Library, LocationError, Query, QueryTerm, SearchResult
+from photoplug.hooks import (Library, LocationError, Query, QueryTerm, SearchResult,
+                             WriteOptions)
 from photoplug.media.thumbnails import thumbnail
 from photoplug.albums.vocabulary import Concept, system_language, vocabulary
 from photoplug.results.present import present
@@ -215,7 +216,8 @@ def create_app(app: Any, libraries: list[Library], access: Access,
             definitions, concepts = load_albums(path), server.concepts
             with server.lock:
                 for uri, library in server.libraries.items():
-                    sync = sync_albums(server.app, library, definitions, concepts, True)
+                    sync = sync_albums(server.app, library, definitions, concepts,
+                                       WriteOptions(dry_run=True))
                     rows = sync.rows
                     for result in sync.results:
                         members = [SearchResult(Path(rows[i][0]), 0.0, rows[i][1], uri,
@@ -236,7 +238,8 @@ def create_app(app: Any, libraries: list[Library], access: Access,
             return JSONResponse({"error": f"unknown location {uri!r}"}, status_code=400)
         try:
             with server.lock:
-                found = find_duplicates(server.app, server.libraries[uri], True)
+                found = find_duplicates(server.app, server.libraries[uri],
+                                        WriteOptions(dry_run=True))
         except PhotoplugError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         out = []
