@@ -161,8 +161,11 @@ def start_waiting(cli: Cli, db: Path, *args: str) -> subprocess.Popen[str]:
     """``photoplug search … --save-album waited --wait`` once it says it waits."""
     argv = [str(Path(sys.executable).with_name("photoplug")), "search", "a photo",
             f"digikam:{db}", "--top", "2", "--save-album", "waited", "--wait", *args]
+    # Ctrl-C's SIGINT as a terminal delivers it: a shell's background job (CI's runner,
+    # `nohup`, `cmd &`) hands its children SIGINT ignored, and Python keeps it ignored
     writer = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                              text=True, env=cli.env)
+                              text=True, env={**cli.env, "PYTHONFAULTHANDLER": "1"},
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in writer.stderr:
         if "waiting" in line:
             assert line.startswith(f"digiKam has {db} open (pid ")
@@ -197,6 +200,11 @@ def test_ctrl_c_stops_the_wait_and_writes_nothing(collection: Path, cli: Cli,
     with holding(tmp_path, collection):
         writer = start_waiting(cli, collection)
         writer.send_signal(signal.SIGINT)
-        writer.communicate(timeout=60)
+        try:
+            writer.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # where it hangs: faulthandler's tracebacks
+            writer.send_signal(signal.SIGABRT)
+            _, said = writer.communicate(timeout=30)
+            raise AssertionError(f"photoplug did not stop on Ctrl-C in 60 s:\n{said}")
     assert writer.returncode == 130
     assert collection.read_bytes() == before
