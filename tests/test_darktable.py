@@ -369,7 +369,7 @@ for _, name in ipairs({{"original.jpg", "small.jpg", "recompressed.jpg"}}) do
 end
 dt.database.get_image(ids[2]).rating = 3
 return table.concat(ids, " ")
-""")
+""", repeatable=True)
     original_id, small, recompressed = (int(i) for i in imported.split())
     show = f"""local dt = require "darktable"
 local out = {{}}
