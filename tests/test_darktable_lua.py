@@ -374,3 +374,60 @@ return table.concat(found, ",")
                                                for q in (red, yellow, purple)]
     assert {(n, i) for n, i in links if not n.startswith(("photoplug|search|", "darktable|"))
             } == kept, "keywords, albums and the user's tags are as they were"
+
+
+@needs_darktable
+def test_find_duplicates_shows_the_groups_and_selects_the_copy_to_keep(
+        toy_cli: Cli, darktable: Darktable, made_by_darktable: Made, tmp_path: Path) -> None:
+    """A photo and two copies (half size; recompressed) imported among the drawings: the
+    module's "find duplicates" tags one group, lists it, shows it as the collection with
+    the original selected; choosing the group alone says why that copy; `undo` takes the
+    tags off. The drawings (two of each class, drawn apart) group with nothing."""
+    from PIL import Image
+    shots = tmp_path / "shots"
+    original = draw_photo(shots / "original.jpg", "red", "circle", seed=901, size=(640, 480))
+    Image.open(original).resize((320, 240)).save(shots / "small.jpg", quality=80)
+    Image.open(original).save(shots / "recompressed.jpg", quality=60)
+    names = ["original.jpg", "small.jpg", "recompressed.jpg"]
+    ids = [int(i) for i in darktable.run(f"""local dt = require "darktable"
+local ids = {{}}
+for _, name in ipairs({{"{'", "'.join(names)}"}}) do
+  ids[#ids + 1] = dt.database.import({lua_string(str(shots))} .. "/" .. name).id
+end
+return table.concat(ids, " ")""", repeatable=True).split()]
+    env = installed(darktable, toy_cli)
+    out = darktable.run("""local dt = require "darktable"
+local pp = require "photoplug"
+local function picked()
+  local names = {}
+  for _, image in ipairs(dt.gui.selection()) do names[#names + 1] = image.filename end
+  table.sort(names)
+  return table.concat(names, ",")
+end
+local found = pp.find_duplicates()
+local all = {tostring(found), pp.message, dt.gui.libs.collect.filter()[1].data, picked()}
+local choice = pp.widgets.groups
+local entries = {}
+for i = 1, #choice do entries[#entries + 1] = choice[i] end
+local one = pp.show_group(1)
+return table.concat(all, "\\n") .. "\\n" .. table.concat(entries, ";") .. "\\n" ..
+  table.concat({tostring(one), pp.message, dt.gui.libs.collect.filter()[1].data, picked()},
+               "\\n")""", env=env)
+    (found, message, rule, selected, entries, one, one_message, one_rule,
+     one_selected) = out.split("\n")
+    group = rows(darktable.data, "SELECT name FROM tags WHERE name LIKE "
+                                 "'photoplug|tags|duplicates|group-%'")
+    assert len(group) == 1, group
+    name = group[0][0]
+    assert tagged(darktable, name) == set(ids), "the photo and its two copies, nothing else"
+    assert tagged(darktable, "photoplug|tags|duplicates|suggested-keep") == {ids[0]}
+    assert found == "1" and message == "1 group of near-identical photos, 2 copies besides " \
+                                       "the one to keep (selected)"
+    assert rule == "photoplug|tags|duplicates|%" and selected == "original.jpg"
+    short = name.rsplit("|", 1)[1]
+    assert entries == f"the one group;{short}: keep original.jpg + 2"
+    assert one == "3" and one_message.startswith("3 photos of one shot; keep original.jpg: ")
+    assert one_rule == name and one_selected == "original.jpg"
+
+    toy_cli("undo", darktable.location, model=False)
+    assert not tagged(darktable, name)

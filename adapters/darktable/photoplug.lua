@@ -2,7 +2,7 @@
 
   Installed by `photoplug darktable install` (which adds `require "photoplug"` to luarc).
   A lighttable module with a query box ("beach at sunset"), "more like this" for the
-  selected photo and "sync smart albums". It runs the photoplug command line on this
+  selected photo, "sync smart albums" and "find duplicates". It runs the photoplug command line on this
   library (darktable:LIBRARY), attaches the good matches (photoplug's per-photo rule: the
   query describes the photo about as well as anything in the vocabulary does) as the tag
   photoplug|search|QUERY (or the album tags photoplug|albums|NAME) through darktable's
@@ -12,6 +12,10 @@
   metadata), so the lighttable keeps the user's sort, and the module lists the matches
   best first and selects the best one. Only the last few searches keep their tags: older
   photoplug|search|… tags the module made are deleted (albums and keywords stay).
+
+  "find duplicates" runs `photoplug duplicates --write`: each group of near-identical
+  photos gets the tag photoplug|tags|duplicates|group-…, all groups become the collection
+  with the copies to keep selected, and "show" steps through the groups one by one.
 
   Right after an import (option "index and tag new imports", on by default) the module
   indexes the new photos and gives them photoplug's keywords and smart albums: the
@@ -253,6 +257,7 @@ end
 -- state shown in the module ----------------------------------------------------------
 
 local widgets = {}
+M.widgets = widgets -- the module's widgets, for a script that drives it
 M.message = ""
 
 local function say(text, failed)
@@ -500,6 +505,92 @@ function M.sync_albums()
   end)
 end
 
+-- duplicates -------------------------------------------------------------------------------
+
+local DUPLICATES = "photoplug|tags|duplicates|"
+M.groups = {} -- the last run's groups, as `photoplug duplicates --json` gives them
+
+local function group_tag(group)
+  return DUPLICATES .. group.group:match("[^/]+$")
+end
+
+local function keep_of(group)
+  for _i, member in ipairs(group.members) do
+    if member.keep then return member end
+  end
+end
+
+local function file_name(member)
+  return (member.path or ""):match("[^/\\]+$") or ""
+end
+
+-- Show group N of the last run (0: all of them) as the collection, its copy to keep
+-- selected and the reason said.
+function M.show_group(n)
+  local groups = M.groups
+  if #groups == 0 then return say(_("no duplicates found yet: press find duplicates")) end
+  local chosen = n and n > 0 and groups[n]
+  local keeps = {}
+  for _i, group in ipairs(chosen and {chosen} or groups) do
+    local image = dt.database.get_image(tonumber(keep_of(group).id))
+    if image then keeps[#keeps + 1] = image end
+  end
+  show_tag(chosen and group_tag(chosen) or DUPLICATES .. "%")
+  dt.gui.selection(keeps)
+  if chosen then
+    local keep = keep_of(chosen)
+    say(string.format(_("%d photos of one shot; keep %s: %s"), #chosen.members,
+                      file_name(keep), chosen.reason))
+  else
+    local copies = 0
+    for _i, group in ipairs(groups) do copies = copies + #group.members - 1 end
+    say(string.format(#groups == 1 and _("1 group of near-identical photos, %d copies "
+                                         .. "besides the one to keep (selected)")
+                      or string.format(_("%d groups of near-identical photos, %%d copies "
+                                         .. "besides the ones to keep (selected)"), #groups),
+                      copies))
+  end
+  return chosen and #chosen.members or #groups
+end
+
+local function list_groups(groups)
+  local choice, lines = widgets.groups, {}
+  for i = #choice, 1, -1 do choice[i] = nil end
+  choice[1] = #groups == 1 and _("the one group") or string.format(_("all %d groups"), #groups)
+  for i, group in ipairs(groups) do
+    local line = string.format(_("%s: keep %s + %d"), group.group:match("[^/]+$"),
+                               file_name(keep_of(group)), #group.members - 1)
+    choice[i + 1] = line
+    if i <= RANKED then lines[#lines + 1] = line end
+  end
+  if #groups > RANKED then
+    lines[#lines + 1] = string.format(_("… and %d more"), #groups - RANKED)
+  end
+  choice.selected = 1
+  widgets.ranked.label = table.concat(lines, "\n")
+end
+
+-- photoplug duplicates --write: each group becomes the tag photoplug|tags|duplicates|group-…
+-- (the copy to keep also …|suggested-keep), made through darktable; all are shown, the
+-- copies to keep selected, and "show" steps through the groups one by one.
+function M.find_duplicates()
+  return job(_("photoplug: finding duplicates"), function(_library, location)
+    local indexed, why = photoplug({"index", location})
+    if not indexed then return say(why, true) end
+    local out, made = write_through({"duplicates", location, "--write", "--json"})
+    if not out then return say(made, true) end
+    local groups, bad = decode_json(out)
+    if not groups then return say(_("unreadable answer from photoplug: ") .. bad, true) end
+    M.groups = groups
+    list_groups(groups)
+    if #groups == 0 then
+      return say(_("no near-identical photos among the indexed ones: the collection is "
+                   .. "unchanged")) or 0
+    end
+    return M.show_group(0)
+  end)
+end
+
 -- new imports ----------------------------------------------------------------------------
 
 local NO_FILM_EVENT_MS = 2000 -- an import without post-import-film: done after this quiet
@@ -571,6 +662,11 @@ widgets.weaker = dt.new_widget("check_button") {
   value = dt.preferences.read(MODULE, "weaker", "bool"),
   clicked_callback = function(self) dt.preferences.write(MODULE, "weaker", "bool", self.value) end,
 }
+widgets.groups = dt.new_widget("combobox") {
+  label = _("show"),
+  tooltip = _("the groups the last find duplicates made: all of them, or one at a time"),
+  changed_callback = function(self) M.show_group(self.selected - 1) end,
+}
 widgets.on_import = dt.new_widget("check_button") {
   label = _("index and tag new imports"),
   tooltip = _("right after an import, index the new photos and give them photoplug's "
@@ -606,6 +702,13 @@ local function install_module()
         tooltip = _("fill photoplug's albums (photoplug|albums|…), keeping your corrections"),
         clicked_callback = function() M.sync_albums() end,
       },
+      dt.new_widget("button") {
+        label = _("find duplicates"),
+        tooltip = _("group near-identical photos (photoplug|tags|duplicates|…), show them "
+                    .. "and select the copy to keep of each"),
+        clicked_callback = function() M.find_duplicates() end,
+      },
+      widgets.groups,
       widgets.on_import,
     },
     nil, nil)
