@@ -108,7 +108,9 @@ return table.concat({{tostring(ranked), tostring(found), first, best.filename,
     assert tagged(darktable, name) == ids_of(made_by_darktable, "green circle")
     assert collection == name  # the lighttable shows it
 
+    assert (darktable.configdir / ".photoplug" / "library.db.searches").exists()
     toy_cli("undo", darktable.location, model=False)  # the module's tags are photoplug's
+    assert not (darktable.configdir / ".photoplug" / "library.db.searches").exists()
     assert [n for (n,) in rows(darktable.data, "SELECT name FROM tags WHERE name LIKE "
                                                "'photoplug|%'")] == ["photoplug|tags|mine"]
 

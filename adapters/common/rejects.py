@@ -57,9 +57,10 @@ class Rejects:
             self._save()
 
     def remove(self, ids: Collection[str]) -> None:
-        for sid in ids:
-            self.before.pop(sid, None)
-        self._save()
+        if self.before.keys() & set(ids):
+            for sid in ids:
+                self.before.pop(sid, None)
+            self._save()
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -331,6 +331,9 @@ class DarktableLibrary:
         report = self._write(options, make_ops)
         if not options.dry_run:
             self.created_path.unlink(missing_ok=True)
+            # the Lua module's list of its latest searches, whose tags are gone now
+            self.created_path.with_name(f"{self.library.name}.searches").unlink(
+                missing_ok=True)
             rejects.clear()
             with suppress(OSError):
                 self.ledger_path.parent.rmdir()  # if nothing else is in it
