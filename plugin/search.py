@@ -20,7 +20,8 @@ from photoplug.media.decode import Unreadable, decode
 from photoplug.errors import PhotoplugError
 from photoplug.hooks import Query, QueryTerm, SearchResult
 from photoplug.index.store import IndexStore
-from photoplug.media.video import frames, is_video
+from photoplug.media.formats import is_video
+from photoplug.media.video import frames
 
 if TYPE_CHECKING:
     from photoplug.model.engine import Engine

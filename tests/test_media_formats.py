@@ -55,7 +55,7 @@ def test_pillow_formats_are_indexed_and_others_counted(toy_cli: Cli, tmp_path: P
 
 
 def test_the_known_extensions_come_from_pillow() -> None:
-    from photoplug.media.decode import IMAGE_SUFFIXES
+    from photoplug.media.formats import image_suffixes
     Image.init()
-    assert {".jp2", ".pbm", ".pgm", ".ppm", ".pnm", ".heic", ".jpg", ".tif"} <= IMAGE_SUFFIXES
-    assert not {".pdf", ".eps", ".mpg", ".txt"} & IMAGE_SUFFIXES
+    assert {".jp2", ".pbm", ".pgm", ".ppm", ".pnm", ".heic", ".jpg", ".tif"} <= image_suffixes()
+    assert not {".pdf", ".eps", ".mpg", ".txt"} & image_suffixes()

@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any, Collection, Iterator, Mapping
 
-from photoplug.adapters.apple_export.files import VIDEO_SUFFIXES, ExportedPhoto, edit_base, group_files
+from photoplug.adapters.apple_export.files import ExportedPhoto, edit_base, group_files
 from photoplug.adapters.apple_export.capture_dates import capture_date
 from photoplug.adapters.common.folder_files import (keywords_present, merge, photo_ref,
                                                    select_in_folder, walk_files)
@@ -30,7 +30,7 @@ from photoplug.adapters.apple_export.photos_plan import (KEYWORD_PREFIX, PhotosP
                                             plan_text, write_atomically)
 from photoplug.adapters.apple_export.photos_script import apply_script, undo_script
 from photoplug.adapters.common.sidecars import SidecarKeywords, sidecar_for
-from photoplug.media.decode import PHOTO_SUFFIXES
+from photoplug.media.formats import VIDEO_SUFFIXES, photo_suffixes
 from photoplug.adapters.common.host_hooks import library_hooks
 from photoplug.hooks import (HostState, LocationError, PhotoRef, WriteOptions, WritePlan,
                              WriteReport, hookimpl)
@@ -79,7 +79,7 @@ class AppleExportLibrary:
                 problems.append(PhotoRef(rel + "/", path, 0, 0.0, problem=problem))
             elif path.suffix.lower() == ".xmp":
                 inner = PurePosixPath(path.stem).suffix.lower()
-                sidecars["long" if inner in PHOTO_SUFFIXES | VIDEO_SUFFIXES else "short"] += 1
+                sidecars["long" if inner in photo_suffixes() | VIDEO_SUFFIXES else "short"] += 1
             else:
                 files.append(rel)
         self._short_sidecars = sidecars["short"] > sidecars["long"]

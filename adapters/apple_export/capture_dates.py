@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from PIL import Image
-
 _EXIF_IFD = 0x8769
 _DATE_TIME_ORIGINAL = 0x9003
 _DATE_TIME_DIGITIZED = 0x9004
@@ -25,6 +23,7 @@ def capture_date(photo: Path, sidecar: Path | None = None) -> str | None:
 
 
 def _exif_dates(photo: Path) -> dict[int, str]:
+    from PIL import Image  # here: importing the host's plug-in stays light
     try:
         with Image.open(photo) as img:
             ifd = img.getexif().get_ifd(_EXIF_IFD)

@@ -14,8 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from photoplug.media.decode import IMAGE_SUFFIXES, PHOTO_SUFFIXES
-from photoplug.media.video import VIDEO_SUFFIXES
+from photoplug.media.formats import VIDEO_SUFFIXES, image_suffixes, photo_suffixes
 
 EDIT_SUFFIXES = frozenset({".aae"})
 _OSXPHOTOS_EDITED = re.compile(r"^(?P<base>.+)_edited$", re.I)
@@ -53,7 +52,7 @@ class ExportedPhoto:
         """The file to index: an original (a decodable format before RAW), else an edit,
         else (a video of its own) the video."""
         ranked = sorted(self.originals, key=lambda p: (
-            PurePosixPath(p).suffix.lower() not in IMAGE_SUFFIXES, p.count("/"), p))
+            PurePosixPath(p).suffix.lower() not in image_suffixes(), p.count("/"), p))
         return (ranked or self.edited or self.videos)[0]
 
     @property
@@ -83,7 +82,7 @@ def group_files(files: list[str], uuids: dict[str, str]) -> list[ExportedPhoto]:
     for rel in sorted(files):
         path = PurePosixPath(rel)
         suffix = path.suffix.lower()
-        if suffix not in PHOTO_SUFFIXES | VIDEO_SUFFIXES | EDIT_SUFFIXES:
+        if suffix not in photo_suffixes() | VIDEO_SUFFIXES | EDIT_SUFFIXES:
             continue
         base, marked = edit_base(path.stem)
         # IMG_E1234 is an edit only when its original IMG_1234 is beside it

@@ -44,7 +44,7 @@ from photoplug.adapters.digikam.labels import REJECTED, pick_labels, set_pick_la
 from photoplug.adapters.common.host_hooks import library_hooks
 from photoplug.hooks import (HostState, LocationError, PhotoRef, WriteOptions, WritePlan,
                              WriteReport, hookimpl)
-from photoplug.media.video import live_motions
+from photoplug.media.formats import live_motions
 
 DB_NAME = "digikam4.db"
 # Images.category of what photoplug indexes: digiKam's DatabaseItem::Category Image (1) and

@@ -18,8 +18,7 @@ from photoplug.adapters.common.folder_files import (keywords_present, merge, pho
                                                    select_in_folder, walk_files)
 from photoplug.adapters.common.journal import Journal
 from photoplug.adapters.common.sidecars import SidecarKeywords
-from photoplug.media.decode import PHOTO_SUFFIXES, not_read
-from photoplug.media.video import VIDEO_SUFFIXES, live_motions
+from photoplug.media.formats import VIDEO_SUFFIXES, live_motions, not_read, photo_suffixes
 from photoplug.adapters.common.host_hooks import library_hooks
 from photoplug.hooks import (HostState, LocationError, PhotoRef, WriteOptions, WritePlan,
                              WriteReport, hookimpl)
@@ -64,7 +63,7 @@ class FolderLibrary:
             for path, rel, problem in entries:
                 if problem:
                     yield PhotoRef(rel + "/", path, 0, 0.0, problem=problem)
-                elif path.suffix.lower() in PHOTO_SUFFIXES or (
+                elif path.suffix.lower() in photo_suffixes() or (
                         path.suffix.lower() in VIDEO_SUFFIXES and path.name not in motions):
                     yield photo_ref(path, rel)
                 elif path.suffix.lower() not in COMPANIONS and path.name not in motions:

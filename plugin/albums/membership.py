@@ -28,7 +28,8 @@ import numpy as np
 
 from photoplug.albums.definitions import AlbumDef
 from photoplug.media.decode import Unreadable, decode
-from photoplug.media.video import frames, is_video
+from photoplug.media.formats import is_video
+from photoplug.media.video import frames
 from photoplug.errors import PhotoplugError
 from photoplug.albums.vocabulary import Concept
 from photoplug.albums.zero_shot import (GENERIC_PROMPTS, MIN_PROBABILITY, TOLERANCE_NATS,

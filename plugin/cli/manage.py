@@ -101,7 +101,7 @@ def _label(model: dict[str, Any]) -> str:
 
 def _not_read(app: Any, location_id: int) -> dict[str, int]:
     """Files skipped for their format, counted by extension, most first."""
-    from photoplug.media.decode import NOT_READ
+    from photoplug.media.formats import NOT_READ
     counts: dict[str, int] = {}
     for _, why in app.store.skipped(location_id):
         if why.startswith(NOT_READ):

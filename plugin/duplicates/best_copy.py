@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from photoplug.duplicates.looks import Look
-from photoplug.media.decode import RAW_SUFFIXES
+from photoplug.media.formats import RAW_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from photoplug.index.store import IndexStore
-from photoplug.media.decode import RAW_SUFFIXES, Unreadable, decode, first_line
+from photoplug.media.decode import Unreadable, decode, first_line
+from photoplug.media.formats import RAW_SUFFIXES
 from photoplug.media.fingerprint import thumbnail, phash
 
 DECODE_SIDE = 128  # short side the look is measured at (a JPEG: DCT-scaled towards it)

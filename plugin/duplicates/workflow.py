@@ -24,7 +24,7 @@ from photoplug.duplicates.looks import LookStore
 from photoplug.errors import PhotoplugError
 from photoplug.hooks import Library, WriteOptions, WriteReport
 from photoplug.hooks.protocols import Rejecting
-from photoplug.media.video import is_video
+from photoplug.media.formats import is_video
 
 PREFIX = "duplicates/"
 KEEP = PREFIX + "suggested-keep"

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from photoplug.media import video
+from photoplug.media.formats import is_video
 from photoplug.media.decode import first_line
 from photoplug.errors import PhotoplugError
 from photoplug.hooks import Library, PhotoRef
@@ -226,7 +226,7 @@ class Worker:
 
     def _read(self, item: tuple[str, bytes | None]) -> Read:
         path, data = Path(item[0]), item[1]
-        if data is None or not video.is_video(path):
+        if data is None or not is_video(path):
             return read(path, self.engine, self.embedded, data)
         with tempfile.NamedTemporaryFile(suffix=path.suffix) as copy:  # PyAV reads files
             copy.write(data)

@@ -30,6 +30,7 @@ from photoplug.model.machine import cpu_count
 from photoplug.index import model_switch
 from photoplug.index.store import IndexStore, StoredPhoto
 from photoplug.media import video
+from photoplug.media.formats import is_video
 
 if TYPE_CHECKING:
     from photoplug.model.engine import Engine
@@ -131,7 +132,7 @@ def read(path: Path, engine: Engine, embedded: Container[str], data: bytes | Non
     ``data``: a photo's bytes, read elsewhere."""
     item = Read()
     try:
-        if video.is_video(path):
+        if is_video(path):
             item.hash = file_hash(path)
             if item.hash not in embedded:
                 shown = video.frames(path, engine.image_size)
@@ -293,7 +294,7 @@ def batches(items: list[Todo], size: int) -> Iterator[list[Todo]]:
     weight, limit = 0, min(FIRST_BATCH, size)
     for item in items:
         batch.append(item)
-        weight += video.MAX_FRAMES if video.is_video(item[0].path) else 1
+        weight += video.MAX_FRAMES if is_video(item[0].path) else 1
         if weight >= limit:
             yield batch
             batch, weight, limit = [], 0, size

@@ -16,30 +16,10 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from photoplug.media.formats import RAW_SUFFIXES, pillow_with_plugins
 from photoplug.model.preprocess import FULL_FRAME
 
-try:
-    import pillow_heif
-    pillow_heif.register_heif_opener()
-except ImportError:  # pragma: no cover - a declared dependency, but HEIC is then reported
-    pillow_heif = None
-
-# Pillow's formats that are not pictures to search (stubs that need an outside handler,
-# video, vector metafiles, PostScript documents, IPTC metadata)
-_NOT_STILLS = frozenset({"BUFR", "GRIB", "HDF5", "MPEG", "WMF", "EPS", "IPTC"})
-
-
-def _pillow_suffixes() -> frozenset[str]:
-    """Every extension Pillow and its installed plug-ins (HEIF, AVIF) open as a still."""
-    Image.init()
-    return frozenset(ext for ext, fmt in Image.registered_extensions().items()
-                     if fmt in Image.OPEN and fmt not in _NOT_STILLS) | {".mpo"}
-
-
-IMAGE_SUFFIXES = _pillow_suffixes()
-RAW_SUFFIXES = frozenset({".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srw", ".dng", ".orf",
-                          ".rw2", ".raf", ".pef", ".raw", ".3fr", ".erf", ".kdc", ".mrw", ".x3f"})
-PHOTO_SUFFIXES = IMAGE_SUFFIXES | RAW_SUFFIXES
+pillow_with_plugins()
 _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
               4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
               6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
@@ -51,15 +31,6 @@ _RAW_FLIP = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
 # times the model's input side: far enough above it that the model's own resize, not the
 # DCT's coarser filter, shapes the pixels (see tests/test_fidelity.py).
 DRAFT_OVERSAMPLE = 2
-
-
-NOT_READ = "not a format photoplug reads"
-
-
-def not_read(path: Path) -> str:
-    """The reason a file of a format photoplug does not read is skipped, with its
-    extension (``status`` counts them by it)."""
-    return f"{NOT_READ} ({path.suffix.lower() or 'no extension'})"
 
 
 class Unreadable(Exception):

@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image
 
 from photoplug.media.decode import Unreadable, decode
-from photoplug.media.video import frame_at, is_video
+from photoplug.media.formats import is_video
+from photoplug.media.video import frame_at
 
 HASH_SIDE = 64  # pixels the hash is computed from (pHash itself shrinks to 32)
 MAYBE_SAME_BITS = 20  # pHashes further apart are never one shot (copies: 16 at most)

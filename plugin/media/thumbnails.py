@@ -21,7 +21,8 @@ import platformdirs
 from PIL import Image
 
 from photoplug.media.decode import decode
-from photoplug.media.video import frame_at, is_video
+from photoplug.media.formats import is_video
+from photoplug.media.video import frame_at
 
 SIZE = 320
 _LOCKS = tuple(threading.Lock() for _ in range(64))

@@ -19,19 +19,17 @@ import math
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from PIL import Image
 
-from photoplug.media.decode import DRAFT_OVERSAMPLE, PHOTO_SUFFIXES, Unreadable, first_line
+from photoplug.media.decode import DRAFT_OVERSAMPLE, Unreadable, first_line
 
 if TYPE_CHECKING:
     from av.container import InputContainer
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".3gp", ".mts",
-                            ".m2ts"})
 MAX_FRAMES = 16
 MIN_STEP = 1.0  # seconds between frames, at the most
 # A video whose packets end this far before the length its header declares is truncated
@@ -40,19 +38,6 @@ TRUNCATED_BY = (1.0, 0.05)
 TIMEOUTS = (30.0, 10.0)  # seconds FFmpeg waits to open the file, and for each read
 _TURNS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
           -180: Image.Transpose.ROTATE_180, -90: Image.Transpose.ROTATE_270}
-
-
-def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
-
-
-def live_motions(names: Iterable[str]) -> set[str]:
-    """Of one folder's file names, the ``.MOV`` files that are a Live Photo's motion: those
-    beside a still of the same name (any case), which stands for both."""
-    names = list(names)
-    stills = {Path(n).stem.lower() for n in names if Path(n).suffix.lower() in PHOTO_SUFFIXES}
-    return {n for n in names if Path(n).suffix.lower() == ".mov"
-            and Path(n).stem.lower() in stills}
 
 
 def clock(seconds: float) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from photoplug.hooks.protocols import TextReader
 from photoplug.index import text_store
 from photoplug.index.store import IndexStore
-from photoplug.media.video import is_video
+from photoplug.media.formats import is_video
 from photoplug.text.gate import SAMPLE, Gate, has_words, measure, prompt_vectors, scores
 
 BATCH = 8  # photos per transaction: a crash loses at most these
