@@ -2,9 +2,10 @@
 
   Installed by `photoplug darktable install` (which adds `require "photoplug"` to luarc).
   A lighttable module with a query box ("beach at sunset"), "more like this" for the
-  selected photo, "sync smart albums" and "find duplicates". It runs the photoplug command line on this
-  library (darktable:LIBRARY), attaches the good matches (photoplug's per-photo rule: the
-  query describes the photo about as well as anything in the vocabulary does) as the tag
+  selected photo, "sync smart albums" and "find duplicates". It runs the photoplug
+  command line on this library (darktable:LIBRARY), attaches the good matches
+  (photoplug's per-photo rule: the query describes the photo about as well as anything in
+  the vocabulary does) as the tag
   photoplug|search|QUERY (or the album tags photoplug|albums|NAME) through darktable's
   own API, and shows that tag as the collection; with no good match the collection stays
   as it was. darktable 4.2's Lua API cannot order a collection by a value of photoplug's
@@ -410,6 +411,10 @@ local function job(title, fn)
   return ok and result
 end
 
+local function base_name(path)
+  return (path or ""):match("[^/\\]+$") or ""
+end
+
 local function ranked_list(results)
   local lines = {}
   for i, result in ipairs(results) do
@@ -417,8 +422,7 @@ local function ranked_list(results)
       lines[#lines + 1] = string.format(_("… and %d more"), #results - RANKED)
       break
     end
-    lines[#lines + 1] = string.format("%d. %.2f %s", i, result.score,
-                                      (result.path or ""):match("[^/\\]+$") or "")
+    lines[#lines + 1] = string.format("%d. %.2f %s", i, result.score, base_name(result.path))
   end
   return table.concat(lines, "\n")
 end
@@ -510,18 +514,14 @@ end
 local DUPLICATES = "photoplug|tags|duplicates|"
 M.groups = {} -- the last run's groups, as `photoplug duplicates --json` gives them
 
-local function group_tag(group)
-  return DUPLICATES .. group.group:match("[^/]+$")
+local function group_name(group) -- group-HASH, from the keyword duplicates/group-HASH
+  return group.group:match("[^/]+$")
 end
 
 local function keep_of(group)
   for _i, member in ipairs(group.members) do
     if member.keep then return member end
   end
-end
-
-local function file_name(member)
-  return (member.path or ""):match("[^/\\]+$") or ""
 end
 
 -- Show group N of the last run (0: all of them) as the collection, its copy to keep
@@ -535,20 +535,22 @@ function M.show_group(n)
     local image = dt.database.get_image(tonumber(keep_of(group).id))
     if image then keeps[#keeps + 1] = image end
   end
-  show_tag(chosen and group_tag(chosen) or DUPLICATES .. "%")
+  show_tag(DUPLICATES .. (chosen and group_name(chosen) or "%"))
   dt.gui.selection(keeps)
   if chosen then
     local keep = keep_of(chosen)
     say(string.format(_("%d photos of one shot; keep %s: %s"), #chosen.members,
-                      file_name(keep), chosen.reason))
+                      base_name(keep.path), chosen.reason))
   else
     local copies = 0
     for _i, group in ipairs(groups) do copies = copies + #group.members - 1 end
-    say(string.format(#groups == 1 and _("1 group of near-identical photos, %d copies "
-                                         .. "besides the one to keep (selected)")
-                      or string.format(_("%d groups of near-identical photos, %%d copies "
-                                         .. "besides the ones to keep (selected)"), #groups),
-                      copies))
+    if #groups == 1 then
+      say(string.format(_("1 group of near-identical photos, %d copies besides the one to "
+                          .. "keep (selected)"), copies))
+    else
+      say(string.format(_("%d groups of near-identical photos, %d copies besides the ones "
+                          .. "to keep (selected)"), #groups, copies))
+    end
   end
   return chosen and #chosen.members or #groups
 end
@@ -558,8 +560,8 @@ local function list_groups(groups)
   for i = #choice, 1, -1 do choice[i] = nil end
   choice[1] = #groups == 1 and _("the one group") or string.format(_("all %d groups"), #groups)
   for i, group in ipairs(groups) do
-    local line = string.format(_("%s: keep %s + %d"), group.group:match("[^/]+$"),
-                               file_name(keep_of(group)), #group.members - 1)
+    local line = string.format(_("%s: keep %s + %d"), group_name(group),
+                               base_name(keep_of(group).path), #group.members - 1)
     choice[i + 1] = line
     if i <= RANKED then lines[#lines + 1] = line end
   end
