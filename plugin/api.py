@@ -6,6 +6,7 @@ model backend, the indexer or the search, or adds a re-ranker, takes effect here
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Collection, Mapping
 
@@ -42,8 +43,23 @@ class Photoplug:
         self.device = device
         self.pm = pm or get_plugin_manager()
         self._store: IndexStore | None = None
-        self._engines: dict[ModelSpec, Any] = {}
+        self._engines = _Engines(self.pm, device)
         self._lazy_engines: dict[tuple[ModelSpec, ModelIdentity], LazyEngine] = {}
+
+    def close(self) -> None:
+        """Give back the index connection and the models' mapped files now (a dropped app
+        gives them back too, as soon as nothing else refers to its engines)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._engines.loaded.clear()
+        self._lazy_engines.clear()
+
+    def __enter__(self) -> Photoplug:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def store(self) -> IndexStore:
@@ -74,11 +90,7 @@ class Photoplug:
         return self.requested
 
     def engine(self, spec: ModelSpec) -> Any:
-        if spec not in self._engines:
-            self._engines[spec] = self.pm.hook.photoplug_load_model(
-                name=spec.name, pretrained=spec.pretrained, weights=spec.weights,
-                device=self.device, backend=spec.backend)
-        return self._engines[spec]
+        return self._engines.load(spec)
 
     def _builtin_backend(self) -> bool:
         """Whether models load through the built-in open_clip backend alone (only then do
@@ -95,7 +107,8 @@ class Photoplug:
             image = image or ImageTower.load(identity.weights_hash)
             self._lazy_engines[key] = LazyEngine(
                 spec, identity, load_text_tower(identity.weights_hash),
-                lambda: self.engine(spec), image, self._torch_free_runtime(spec, image))
+                partial(self._engines.load, spec), image,
+                self._torch_free_runtime(spec, image))
         return self._lazy_engines[key]
 
     def _torch_free_runtime(self, spec: ModelSpec, image: ImageTower | None) -> str | None:
@@ -109,7 +122,7 @@ class Photoplug:
         for and its text tower was saved, one that needs no torch for a text query (the
         full model loads if an image query needs it); else the full engine."""
         spec = self.model_for(uris)
-        if spec in self._engines or not self._builtin_backend():
+        if spec in self._engines.loaded or not self._builtin_backend():
             return self.engine(spec)
         recorded = self.store.identities_of(uris)
         identity = recorded.pop() if len(recorded) == 1 else None
@@ -125,7 +138,7 @@ class Photoplug:
         that loads torch only if it must (images are encoded by the exported tower where
         the backend allows); else the full engine."""
         spec = self.model_for([uri], upcoming=True)
-        if spec in self._engines or not self._builtin_backend():
+        if spec in self._engines.loaded or not self._builtin_backend():
             return self.engine(spec)
         try:
             weights_hash = file_digest(find_checkpoint(spec))
@@ -146,7 +159,8 @@ class Photoplug:
         image = ImageTower.load(identity.weights_hash) if self._builtin_backend() else None
         runtime = self._torch_free_runtime(spec, image)
         if runtime:
-            return LazyEngine(spec, identity, None, lambda: self.engine(spec), image, runtime)
+            return LazyEngine(spec, identity, None, partial(self._engines.load, spec), image,
+                              runtime)
         engine = self.engine(spec)
         if engine.identity != identity:
             raise PhotoplugError(f"the weights of {spec.label} on this worker differ from "
@@ -323,6 +337,25 @@ class Photoplug:
         if isinstance(library, Corrected) and not options.dry_run and not report.errors:
             Ledger(library.ledger_path).forget()
         return report
+
+
+class _Engines:
+    """The full engines loaded so far, one per model. Lazy engines load through this and
+    not through the app, so they hold no reference back to it: without that cycle, a
+    dropped app closes its index and unmaps its towers at once, not at the next full
+    garbage collection."""
+
+    def __init__(self, pm: pluggy.PluginManager, device: str) -> None:
+        self.pm = pm
+        self.device = device
+        self.loaded: dict[ModelSpec, Any] = {}
+
+    def load(self, spec: ModelSpec) -> Any:
+        if spec not in self.loaded:
+            self.loaded[spec] = self.pm.hook.photoplug_load_model(
+                name=spec.name, pretrained=spec.pretrained, weights=spec.weights,
+                device=self.device, backend=spec.backend)
+        return self.loaded[spec]
 
 
 def worker_engine(spec: ModelSpec, identity: ModelIdentity, device: str) -> Any:

@@ -10,6 +10,8 @@ frame: it ranks by its best frame, whose time its result carries.
 from __future__ import annotations
 
 import re
+import weakref
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Collection, Mapping, Sequence
 
@@ -51,7 +53,8 @@ def parse_query(main: str, add: Sequence[str] = (), subtract: Sequence[str] = ()
     return Query(tuple(terms))
 
 
-_LAST: list[tuple[Any, Query, np.ndarray]] = []  # the last words-only query's vector
+# the last words-only query's vector, and (weakly: it does not keep it alive) its engine
+_LAST: list[tuple[weakref.ref[Any], Query, np.ndarray]] = []
 
 
 def query_vector(query: Query, engine: Engine) -> np.ndarray:
@@ -59,10 +62,11 @@ def query_vector(query: Query, engine: Engine) -> np.ndarray:
     remembered: the text-in-photos step asks for it again)."""
     if any(t.is_image for t in query.terms):
         return _query_vector(query, engine)
-    if _LAST and _LAST[0][0] is engine and _LAST[0][1] == query:
+    if _LAST and _LAST[0][0]() is engine and _LAST[0][1] == query:
         return _LAST[0][2]
     vector = _query_vector(query, engine)
-    _LAST[:] = [(engine, query, vector)]
+    with suppress(TypeError):  # an engine no weak reference can refer to is not remembered
+        _LAST[:] = [(weakref.ref(engine), query, vector)]
     return vector
 
 

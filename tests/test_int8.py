@@ -49,7 +49,7 @@ def test_backends_are_recorded_apart_and_never_mix(tmp_path: Path, photos: Path,
         "blue_square.jpg"
     again = Photoplug(index=index, backend="torch").index(library)
     assert again.reembedded == len(CLASSES)  # fp32 vectors made anew, not reused
-    db = Photoplug(index=index).store.db
+    db = recorded.store.db
     assert {p for _, p in db.execute("SELECT name, pretrained FROM models")} == \
         {"", "#onnx-int8"}
     assert dict(db.execute("SELECT m.pretrained, group_concat(DISTINCT e.backend) FROM "

@@ -58,10 +58,10 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         settings = {k: kwargs.pop(k) for k in ("index_path", "model", "pretrained",
                                                 "weights", "device", "backend")}
         try:
-            app = Photoplug(index=settings["index_path"], model=settings["model"],
-                            pretrained=settings["pretrained"], weights=settings["weights"],
-                            device=settings["device"], backend=settings["backend"])
-            return command(app, **kwargs)
+            with Photoplug(index=settings["index_path"], model=settings["model"],
+                           pretrained=settings["pretrained"], weights=settings["weights"],
+                           device=settings["device"], backend=settings["backend"]) as app:
+                return command(app, **kwargs)
         except (PhotoplugError, LocationError) as exc:
             fail(str(exc))
         except KeyboardInterrupt:

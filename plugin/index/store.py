@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,9 @@ class IndexStore:
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                       check_same_thread=False)  # callers serialise access
+            # a connection is freed only by a full garbage collection (its statement cache
+            # refers back to it): closed with the store instead, its files go at once
+            self._closer = weakref.finalize(self, self.db.close)
             self.db.execute("PRAGMA foreign_keys = ON")
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
@@ -96,7 +100,7 @@ class IndexStore:
             handle.close()
 
     def close(self) -> None:
-        self.db.close()
+        self._closer()
 
     # -- models and locations -----------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import html
 import importlib.util
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +33,36 @@ def _byte_alphabet() -> dict[int, str]:
     return {**{b: chr(b) for b in printable}, **{b: chr(256 + n) for n, b in enumerate(rest)}}
 
 
+def _merge_word(ranks: dict[tuple[str, str], int], word: str) -> tuple[str, ...]:
+    """``word``'s byte-pair merges, lowest rank first."""
+    if word in (START, END):
+        return (word,)
+    parts = [*word[:-1], word[-1] + "</w>"]
+    while len(parts) > 1:
+        pairs = {(a, b) for a, b in zip(parts, parts[1:])}
+        best = min(pairs, key=lambda p: ranks.get(p, float("inf")))
+        if best not in ranks:
+            break
+        merged, i = [], 0
+        while i < len(parts):
+            if i < len(parts) - 1 and (parts[i], parts[i + 1]) == best:
+                merged.append(parts[i] + parts[i + 1])
+                i += 2
+            else:
+                merged.append(parts[i])
+                i += 1
+        parts = merged
+    return tuple(parts)
+
+
 class ClipTokenizer:
     """Text to CLIP token ids: clean (ftfy, HTML entities, whitespace, lower case), split,
     byte-pair merge, wrap in start/end tokens, cut to the context length."""
 
     def __init__(self, vocabulary: Path, context_length: int = 77) -> None:
         import regex
-        lines = gzip.open(vocabulary).read().decode("utf-8").split("\n")[1:_MERGES + 1]
+        with gzip.open(vocabulary) as file:
+            lines = file.read().decode("utf-8").split("\n")[1:_MERGES + 1]
         merges = [tuple(line.split()) for line in lines]
         self.bytes = _byte_alphabet()
         symbols = list(self.bytes.values())
@@ -52,33 +75,13 @@ class ClipTokenizer:
         self.pattern = regex.compile(
             rf"{START}|{END}|'s|'t|'re|'ve|'m|'ll|'d|[\p{{L}}]+|[\p{{N}}]|[^\s\p{{L}}\p{{N}}]+",
             regex.IGNORECASE)
-        self._merge = lru_cache(maxsize=65536)(self._merge_word)
+        self._merge = lru_cache(maxsize=65536)(partial(_merge_word, self.ranks))
 
     @staticmethod
     def clean(text: str) -> str:
         import ftfy
         text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
         return " ".join(text.split()).strip().lower()
-
-    def _merge_word(self, word: str) -> tuple[str, ...]:
-        if word in (START, END):
-            return (word,)
-        parts = [*word[:-1], word[-1] + "</w>"]
-        while len(parts) > 1:
-            pairs = {(a, b) for a, b in zip(parts, parts[1:])}
-            best = min(pairs, key=lambda p: self.ranks.get(p, float("inf")))
-            if best not in self.ranks:
-                break
-            merged, i = [], 0
-            while i < len(parts):
-                if i < len(parts) - 1 and (parts[i], parts[i + 1]) == best:
-                    merged.append(parts[i] + parts[i + 1])
-                    i += 2
-                else:
-                    merged.append(parts[i])
-                    i += 1
-            parts = merged
-        return tuple(parts)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` without start/end tokens."""
