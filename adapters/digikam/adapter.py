@@ -68,7 +68,11 @@ class DigikamLibrary:
 
     def _read(self) -> sqlite3.Connection:
         db = connect_readonly(self.db_path)
-        check_version(db, self.db_path)
+        try:
+            check_version(db, self.db_path)
+        except LocationError:
+            db.close()
+            raise
         return db
 
     def scan(self) -> Iterator[PhotoRef]:
