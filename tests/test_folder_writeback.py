@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -130,4 +133,49 @@ def test_cli_tag_album_and_undo_never_reembed(cli: Cli, library) -> None:
     assert again["encoded"] == 0 and again["unchanged"] == 4, "own writes re-embedded photos"
     undo = cli("undo", root, model=False)
     assert "Picks" in undo.stderr
+    assert snapshot(library.root) == before
+
+
+def test_without_exiftool_a_keyword_write_is_one_line_and_changes_nothing(
+        cli: Cli, library, tmp_path: Path) -> None:
+    root = str(library.root)
+    cli("index", root)
+    before = snapshot(library.root)
+    no_tools = tmp_path / "empty-path"
+    no_tools.mkdir()
+    failed = cli("search", "a photo", root, "--top", "2", "--add-keyword", "picked",
+                 model=False, check=False, env={"PATH": str(no_tools)})
+    assert failed.returncode != 0
+    assert failed.stderr.strip().splitlines()[-1] == (
+        "photoplug: error: exiftool is not installed, and photoplug writes XMP sidecars with it "
+        "(Debian/Ubuntu: apt install libimage-exiftool-perl; macOS: brew install exiftool)")
+    assert "Traceback" not in failed.stderr
+    assert snapshot(library.root) == before
+
+
+def test_with_over_a_thousand_files_open_sidecars_fail_in_one_line(library) -> None:
+    """pyexiftool waits on exiftool's pipes with select(), which takes descriptors below
+    1024 only: a process holding more gets a sentence, not a traceback."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.skip(f"this machine allows {hard} open files, too few to fill 1024")
+    code = textwrap.dedent("""
+        import os, resource, sys
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1100, resource.getrlimit(
+            resource.RLIMIT_NOFILE)[1]))
+        held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1030)]
+        from photoplug.adapters.folder.adapter import FolderAdapter
+        from photoplug.hooks import LocationError, WriteOptions, WritePlan
+        try:
+            FolderAdapter().open(sys.argv[1]).write(
+                WritePlan(add_keywords={"trip/plain.jpg": {"beach"}}), WriteOptions())
+        except LocationError as exc:
+            print(exc)
+        """)
+    before = snapshot(library.root)
+    out = subprocess.run([sys.executable, "-c", code, str(library.root)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == ("exiftool could not be started: this process has over "
+                                  "1,000 files open, and exiftool's pipes must be numbered "
+                                  "below 1024"), out.stderr
     assert snapshot(library.root) == before

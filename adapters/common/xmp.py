@@ -19,6 +19,8 @@ from pathlib import Path
 import exiftool
 from exiftool.exceptions import ExifToolException
 
+from photoplug.hooks import LocationError
+
 NAMESPACE = "photoplug"
 FIELDS = ("XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "XMP-digiKam:TagsList")
 
@@ -46,13 +48,31 @@ def sha256(path: Path) -> str | None:
         return None
 
 
+def not_started(exc: Exception) -> str:
+    """Why exiftool could not be started, in one line."""
+    if isinstance(exc, FileNotFoundError):
+        return ("exiftool is not installed, and photoplug writes XMP sidecars with it "
+                "(Debian/Ubuntu: apt install libimage-exiftool-perl; macOS: brew install "
+                "exiftool)")
+    probe = os.open(os.devnull, os.O_RDONLY)
+    os.close(probe)
+    if probe >= 1024:  # pyexiftool waits on exiftool's pipes with select()
+        return ("exiftool could not be started: this process has over 1,000 files open, "
+                "and exiftool's pipes must be numbered below 1024")
+    return f"exiftool could not be started ({exc})"
+
+
 class Sidecars:
     """One exiftool process for a batch of sidecar reads and writes."""
 
     def __enter__(self) -> Sidecars:
         self._tmp = tempfile.TemporaryDirectory(prefix="photoplug-xmp-")
-        self._et = exiftool.ExifToolHelper(common_args=["-charset", "filename=utf8"])
-        self._et.__enter__()
+        try:
+            self._et = exiftool.ExifToolHelper(common_args=["-charset", "filename=utf8"])
+            self._et.__enter__()
+        except (OSError, ExifToolException, ValueError) as exc:
+            self._tmp.cleanup()
+            raise LocationError(not_started(exc)) from None
         return self
 
     def __exit__(self, *exc: object) -> None:
